@@ -1,0 +1,95 @@
+"""The simple RNN (SRNN) of SPEC.md section 1, in the row-vector convention.
+
+    h_0 = x_0 Wxh + bh
+    h_t = tanh(h_{t-1}) Whh + x_t Wxh + bh        t = 1 .. T-1
+    out = tanh(h_{T-1}) Why + by
+
+``h`` are pre-activations, ``z = tanh(h)`` the activities. Parameters are a
+NamedTuple pytree so that every rule returns its updates in the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout"]
+
+
+class Params(NamedTuple):
+    """SRNN parameters: ``Wxh`` (n, m), ``Whh`` (m, m), ``bh`` (m,), ``Why`` (m, k), ``by`` (k,)."""
+
+    Wxh: jax.Array
+    Whh: jax.Array
+    bh: jax.Array
+    Why: jax.Array
+    by: jax.Array
+
+
+def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
+    """``rand_ortho``: uniform in +-sqrt(6/(fan_in+fan_out)), made orthogonal by SVD (SPEC 1).
+
+    For a non-square matrix the result has orthonormal rows or columns,
+    whichever is the smaller dimension.
+    """
+    bound = jnp.sqrt(6.0 / (shape[0] + shape[1]))
+    a = jax.random.uniform(key, shape, jnp.float64 if dtype == jnp.float64 else jnp.float32,
+                           -bound, bound)
+    u, _, vt = jnp.linalg.svd(a, full_matrices=False)
+    q = u if u.shape == shape else vt
+    return q.astype(dtype)
+
+
+def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
+                dtype=jnp.float32) -> Params:
+    """Orthogonal weights, zero biases (SPEC 1)."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    return Params(
+        Wxh=orthogonal(k1, (n_in, n_hidden), dtype),
+        Whh=orthogonal(k2, (n_hidden, n_hidden), dtype),
+        bh=jnp.zeros((n_hidden,), dtype),
+        Why=orthogonal(k3, (n_hidden, n_out), dtype),
+        by=jnp.zeros((n_out,), dtype),
+    )
+
+
+def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
+    """All pre-activations ``h_t``, shape (T, B, m), for inputs ``x`` of shape (T, B, n).
+
+    ``h_init`` (B, m) or None: a pre-activation fed in as the state *before*
+    step 0 (only the published code's validation does this, SPEC 7(f)); by
+    default there is no recurrent input at step 0.
+    """
+    u = x @ params.Wxh + params.bh  # input drive for every step at once: (T, B, m)
+    h0 = u[0] if h_init is None else jnp.tanh(h_init) @ params.Whh + u[0]
+
+    def step(h_prev, u_t):
+        h = jnp.tanh(h_prev) @ params.Whh + u_t
+        return h, h
+
+    _, hs = jax.lax.scan(step, h0, u[1:])
+    return jnp.concatenate([h0[None], hs], axis=0)
+
+
+def readout(params: Params, h_last: jax.Array) -> jax.Array:
+    """Output pre-activation ``out = tanh(h_{T-1}) Why + by`` (B, k)."""
+    return jnp.tanh(h_last) @ params.Why + params.by
+
+
+def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
+    """``h_{T-1}`` without keeping the whole trajectory (for validation)."""
+    u = x @ params.Wxh + params.bh
+    h0 = u[0] if h_init is None else jnp.tanh(h_init) @ params.Whh + u[0]
+
+    def step(h_prev, u_t):
+        return jnp.tanh(h_prev) @ params.Whh + u_t, None
+
+    h, _ = jax.lax.scan(step, h0, u[1:])
+    return h
+
+
+def forward(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
+    """Network output ``out`` (B, k) for inputs ``x`` (T, B, n)."""
+    return readout(params, final_state(params, x, h_init))

@@ -1,0 +1,52 @@
+"""Learning-rule registry. Every rule follows the contract in :mod:`localrnn.rules._base`.
+
+>>> from localrnn.rules import make_rule
+>>> rule = make_rule("bptt")
+>>> rule.name
+'bptt'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localrnn.rules._base import NoOptions, Rule, RuleDef
+from localrnn.rules import bptt as _bptt
+from localrnn.rules import readout as _readout
+
+__all__ = ["Rule", "RuleDef", "NoOptions", "RULES", "register", "get_rule", "make_rule",
+           "resolve_options"]
+
+RULES: dict[str, RuleDef] = {}
+
+
+def register(rule: RuleDef) -> RuleDef:
+    """Add a rule to the registry (by ``rule.name``)."""
+    RULES[rule.name] = rule
+    return rule
+
+
+for _def in (_bptt.RULE, _readout.RULE):
+    register(_def)
+
+
+def get_rule(name: str) -> RuleDef:
+    """The registered rule ``name``; a ValueError lists the allowed names."""
+    if name not in RULES:
+        raise ValueError(f"unknown rule {name!r}; allowed: {', '.join(sorted(RULES))}")
+    return RULES[name]
+
+
+def resolve_options(name: str, options: dict[str, Any] | None = None,
+                    hparams: dict[str, float] | None = None):
+    """Validated static options of rule ``name`` (pydantic errors name the field)."""
+    rule = get_rule(name)
+    opts = rule.options(**(options or {}))
+    full = {**rule.hparams, **(hparams or {})}
+    return rule.derive_options(opts, full)
+
+
+def make_rule(name: str, loss: str = "cross_entropy", record: bool = False,
+              hparams: dict[str, float] | None = None, **options: Any) -> Rule:
+    """Build rule ``name`` with static ``options`` for a task whose global loss is ``loss``."""
+    return get_rule(name).build(resolve_options(name, options, hparams), loss, record)

@@ -1,0 +1,106 @@
+"""BPTT (SPEC 3.1): the exact gradient of E, optionally plus Pascanu's
+vanishing-gradient regularizer (SPEC 3.3, Pascanu et al. 2013 eq. 10)
+
+    Omega = sum_{t=0}^{T-2} ( ||g_{t+1} dh_{t+1}/dh_t|| / ||g_{t+1}|| - 1 )^2,
+    g_t = dE/dh_t (held constant),  g_{t+1} dh_{t+1}/dh_t = (g_{t+1} Whh^T) * (1 - tanh(h_t)^2)
+
+with Frobenius norms over the batch matrix (a term is 0 when a norm is 0).
+The rule returns grad E + lambda grad Omega; gradient-norm clipping is applied by
+the training loop, for every rule alike.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from pydantic import BaseModel, ConfigDict
+
+from localrnn.losses import global_loss
+from localrnn.model import Params, readout
+from localrnn.rules._base import Rule, RuleDef, zero_state
+
+__all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
+
+
+def _hidden_states_perturbed(params: Params, x: jax.Array, eps: jax.Array) -> jax.Array:
+    """Pre-activations with ``eps_t`` added to ``h_t``: d/d eps_t gives dE/dh_t."""
+    u = x @ params.Wxh + params.bh
+    h0 = u[0] + eps[0]
+
+    def step(h_prev, inp):
+        u_t, e_t = inp
+        h = jnp.tanh(h_prev) @ params.Whh + u_t + e_t
+        return h, h
+
+    _, hs = jax.lax.scan(step, h0, (u[1:], eps[1:]))
+    return jnp.concatenate([h0[None], hs], axis=0)
+
+
+def loss_and_hidden_grads(params: Params, batch, loss: str = "cross_entropy"):
+    """``E``, ``dE/dparams`` and ``dE/dh_t`` for all t (T, B, m) in one backward pass."""
+    x, y = batch
+    loss_fn = global_loss(loss)
+    eps = jnp.zeros(x.shape[:2] + params.Whh.shape[:1], x.dtype)
+
+    def objective(p, e):
+        hs = _hidden_states_perturbed(p, x, e)
+        return loss_fn(readout(p, hs[-1]), y)
+
+    e_val, (g_params, g_h) = jax.value_and_grad(objective, argnums=(0, 1))(params, eps)
+    return e_val, g_params, g_h
+
+
+def _safe_norm(a: jax.Array) -> jax.Array:
+    sq = jnp.sum(a * a)
+    return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+
+
+def omega_ratio_penalty(j: jax.Array, g: jax.Array) -> jax.Array:
+    """``(||j|| / ||g|| - 1)^2``, 0 where either norm is 0."""
+    nj, ng = _safe_norm(j), _safe_norm(g)
+    ok = (nj > 0) & (ng > 0)
+    return jnp.where(ok, (nj / jnp.where(ok, ng, 1.0) - 1.0) ** 2, 0.0)
+
+
+def pascanu_omega(params: Params, x: jax.Array, dE_dh: jax.Array) -> jax.Array:
+    """Omega of the module docstring with ``dE_dh`` (T, B, m) given (held constant)."""
+    hs = _hidden_states_perturbed(params, x, jnp.zeros_like(dE_dh))
+    g_next = jax.lax.stop_gradient(dE_dh[1:])
+    carried = (g_next @ params.Whh.T) * (1.0 - jnp.tanh(hs[:-1]) ** 2)
+    return jnp.sum(jax.vmap(omega_ratio_penalty)(carried, g_next))
+
+
+class BPTTOptions(BaseModel):
+    """Static options: ``regularize`` adds lambda * Omega (set automatically when lambda != 0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    regularize: bool = False
+
+
+def _build(options: BPTTOptions, loss: str, record: bool) -> Rule:
+    def step(params, state, batch, hparams):
+        e_val, grads, g_h = loss_and_hidden_grads(params, batch, loss)
+        rec = {"loss": e_val}
+        if options.regularize:
+            om, g_om = jax.value_and_grad(pascanu_omega)(params, batch[0], g_h)
+            grads = jax.tree.map(lambda a, b: a + hparams["reg_lambda"] * b, grads, g_om)
+            rec["omega"] = om
+        if record:
+            rec["dE_dh_norm"] = jnp.sqrt(jnp.sum(g_h ** 2, axis=(1, 2)))
+        return grads, state, rec
+
+    return Rule("bptt", zero_state, step)
+
+
+def _derive(options: BPTTOptions, hparams) -> BPTTOptions:
+    return options.model_copy(update={"regularize": options.regularize or hparams["reg_lambda"] != 0})
+
+
+RULE = RuleDef(
+    name="bptt",
+    summary="backpropagation through time (exact gradient; optional Pascanu regularizer)",
+    options=BPTTOptions,
+    hparams={"reg_lambda": 0.0},
+    build=_build,
+    derive_options=_derive,
+)

@@ -1,0 +1,36 @@
+"""Readout-only control (SPEC 3.5): only Why and by learn, from dE directly;
+Wxh, Whh, bh keep their initial values."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from localrnn.losses import global_loss
+from localrnn.model import Params, final_state
+from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
+
+__all__ = ["RULE"]
+
+
+def _build(options: NoOptions, loss: str, record: bool) -> Rule:
+    loss_fn = global_loss(loss)
+
+    def step(params: Params, state, batch, hparams):
+        x, y = batch
+        z = jnp.tanh(final_state(params, x))
+        e_val, (g_why, g_by) = jax.value_and_grad(
+            lambda w, b: loss_fn(z @ w + b, y), argnums=(0, 1))(params.Why, params.by)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return zeros._replace(Why=g_why, by=g_by), state, {"loss": e_val}
+
+    return Rule("readout", zero_state, step)
+
+
+RULE = RuleDef(
+    name="readout",
+    summary="readout-only control: only Why, by learn (what the task gives away)",
+    options=NoOptions,
+    hparams={},
+    build=_build,
+)
