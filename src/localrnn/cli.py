@@ -294,6 +294,9 @@ def rules() -> None:
     Console().print(table)
 
 
+from localrnn import cli_experiments as _experiments  # noqa: E402,F401  (registers its commands on app)
+
+
 def _one_line(msg: str, option: str | None) -> str:
     """click's messages as ``--option: what is wrong``."""
     msg = " ".join(msg.split())

@@ -207,13 +207,20 @@ ProgressFn = Callable[[list[RunResult]], None]
 
 
 def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: bool,
-                 progress: ProgressFn | None, stop_after: int | None) -> list[RunResult]:
+                 progress: ProgressFn | None, stop_after: int | None,
+                 initial_params: list[Params] | None = None) -> list[RunResult]:
     cfg0 = configs[0]
     dtype = jnp.dtype(cfg0.dtype)
     prog = _program(cfg0)
     hp = _hparams_array(configs, dtype)
     results = [RunResult(c) for c in configs]
     state = prog.init(jnp.asarray([c.seed for c in configs]))
+    if initial_params is not None:
+        stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(x, dtype) for x in a]), *initial_params)
+        shapes = [a.shape for a in jax.tree.leaves(state.params)]
+        if [a.shape for a in jax.tree.leaves(stacked)] != shapes:
+            raise ValueError("initial_params: shapes do not match the configs' network sizes")
+        state = state._replace(params=stacked)
     elapsed = [0.0] * len(configs)
     if resume and checkpoint and ckpt.exists(checkpoint):
         state, results, elapsed = ckpt.load(checkpoint, state, configs)
@@ -287,9 +294,12 @@ def _update_result(r: RunResult, iteration: int, diverged: bool, errors: int,
 
 def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | None = None,
           resume: bool = False, progress: ProgressFn | None = None,
-          stop_after: int | None = None) -> list[RunResult]:
+          stop_after: int | None = None,
+          initial_params: Sequence[Params] | None = None) -> list[RunResult]:
     """Train configs, vmapping those that share structure; results in input order.
 
+    ``initial_params``: one Params per config to start from instead of the seeded
+    initialization (warm start, e.g. the curriculum); optimizer and rule state start fresh.
     ``checkpoint``: a file written after every validation (atomically) holding the
     whole state; with ``resume=True`` training continues from it and ends exactly
     as an uninterrupted run would. ``stop_after``: stop (status ``interrupted``)
@@ -306,9 +316,12 @@ def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | Non
         raise ValueError("checkpoint: one checkpoint file holds configs of one structure; "
                          f"got {len(groups)} structure groups")
     out: list[RunResult | None] = [None] * len(configs)
+    if initial_params is not None and len(initial_params) != len(configs):
+        raise ValueError(f"initial_params: need one per config ({len(configs)}), got {len(initial_params)}")
     for idx in groups.values():
+        init = None if initial_params is None else [initial_params[i] for i in idx]
         for i, r in zip(idx, _train_group([configs[i] for i in idx], checkpoint, resume,
-                                          progress, stop_after)):
+                                          progress, stop_after, init)):
             out[i] = r
     return out  # type: ignore[return-value]
 
