@@ -17,7 +17,8 @@ import numpy as np
 __all__ = ["save", "load", "exists"]
 
 _FORMAT = 1
-_RESULT_FIELDS = ("status", "best_accuracy", "best_iteration", "iterations", "stale", "history")
+_RESULT_FIELDS = ("status", "best_accuracy", "best_iteration", "iterations", "stale", "stop_reason",
+                  "history")
 
 
 def exists(path: str) -> bool:

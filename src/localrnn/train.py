@@ -59,6 +59,7 @@ class RunResult:
     iterations: int = 0
     seconds: float = 0.0
     stale: int = 0
+    stop_reason: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     params: Params | None = None
 
@@ -67,6 +68,7 @@ class RunResult:
         return {
             "status": self.status, "best_accuracy": self.best_accuracy,
             "iterations": self.iterations, "best_iteration": self.best_iteration,
+            "stop_reason": self.stop_reason,
             "seconds": round(self.seconds, 3), "run_id": self.config.run_id(),
             "config": self.config.model_dump(mode="json"),
         }
@@ -103,7 +105,7 @@ def _all_finite(tree) -> jax.Array:
 class _Program(NamedTuple):
     init: Callable  # (seed) -> TrainState
     chunk: Callable  # (states, hp, limit) -> (states, mean_losses)
-    evaluate: Callable  # (params) -> (errors, loss)
+    evaluate: Callable  # (params, rule_state) -> (errors, loss, metrics)
     rule: Rule
 
 
@@ -181,9 +183,11 @@ def _build_program(cfg: TrainConfig) -> _Program:
                                      length=cfg.val_every)
         return state, jnp.nanmean(losses)
 
-    def evaluate(params):
-        return evaluate_params(params, task, cfg.length, cfg.val_size, cfg.val_seed, dtype,
-                               rule.validation_initial_state)
+    def evaluate(params, rule_state):
+        errors, loss = evaluate_params(params, task, cfg.length, cfg.val_size, cfg.val_seed, dtype,
+                                       rule.validation_initial_state)
+        metrics = rule.metrics(params, rule_state) if rule.metrics else {}
+        return errors, loss, metrics
 
     return _Program(
         init=jax.jit(jax.vmap(init)),
@@ -241,8 +245,9 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
     try:
         while any(r.status == "running" for r in results):
             new_state, mean_loss = prog.chunk(state, hp, limits())
-            errors, val_loss = prog.evaluate(new_state.params)
+            errors, val_loss, metrics = prog.evaluate(new_state.params, new_state.rule_state)
             errors, val_loss, mean_loss = (np.asarray(a) for a in (errors, val_loss, mean_loss))
+            metrics = {k: np.asarray(v) for k, v in metrics.items()}
             iters, diverged = np.asarray(new_state.iteration), np.asarray(new_state.diverged)
             state = new_state
             now = time.perf_counter() - t_start
@@ -250,7 +255,8 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
                 if r.status != "running":
                     continue
                 _update_result(r, int(iters[i]), bool(diverged[i]), int(errors[i]),
-                               float(val_loss[i]), float(mean_loss[i]))
+                               float(val_loss[i]), float(mean_loss[i]),
+                               {k: float(v[i]) for k, v in metrics.items()}, prog.rule.metric_limits)
                 r.seconds = elapsed[i] + now
             if stop_after is not None and int(iters.max()) >= stop_after:
                 for r in results:
@@ -272,24 +278,29 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
 
 
 def _update_result(r: RunResult, iteration: int, diverged: bool, errors: int,
-                   val_loss: float, train_loss: float) -> None:
-    """Apply the stopping rules of SPEC 4 to one config after a validation."""
+                   val_loss: float, train_loss: float, metrics: dict[str, float],
+                   limits: dict[str, float]) -> None:
+    """Apply the stopping rules of SPEC 4 (and the rule's metric limits) after a validation."""
     cfg = r.config
     accuracy = 1.0 - errors / cfg.val_size
     r.iterations = iteration
     r.history.append({"iteration": iteration, "train_loss": train_loss, "val_loss": val_loss,
-                      "val_accuracy": accuracy, "val_errors": errors})
-    if diverged:
+                      "val_accuracy": accuracy, "val_errors": errors, **metrics})
+    over = [f"{k} {metrics[k]:.3g} > {v:g}" for k, v in limits.items() if metrics.get(k, 0) > v]
+    if diverged or over:
         r.status = "diverged"
+        r.stop_reason = "non-finite loss or parameters" if diverged else "; ".join(over)
         return
     if accuracy > r.best_accuracy:
         r.best_accuracy, r.best_iteration, r.stale = accuracy, iteration, 0
     else:
         r.stale += 1
     if errors < SOLVED_ERROR_RATE * cfg.val_size:  # zero errors out of 10,000 (integers)
-        r.status = "solved"
-    elif iteration >= cfg.max_iters or (cfg.patience and r.stale >= cfg.patience):
-        r.status = "failed"
+        r.status, r.stop_reason = "solved", "zero validation errors"
+    elif iteration >= cfg.max_iters:
+        r.status, r.stop_reason = "failed", "max_iters reached"
+    elif cfg.patience and r.stale >= cfg.patience:
+        r.status, r.stop_reason = "failed", f"no new best in {cfg.patience} validations"
 
 
 def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | None = None,

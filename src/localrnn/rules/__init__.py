@@ -13,6 +13,7 @@ from typing import Any
 from localrnn.rules._base import NoOptions, Rule, RuleDef
 from localrnn.rules import bptt as _bptt
 from localrnn.rules import readout as _readout
+from localrnn.rules import tptt as _tptt
 
 __all__ = ["Rule", "RuleDef", "NoOptions", "RULES", "register", "get_rule", "make_rule",
            "resolve_options"]
@@ -26,7 +27,7 @@ def register(rule: RuleDef) -> RuleDef:
     return rule
 
 
-for _def in (_bptt.RULE, _readout.RULE):
+for _def in (_bptt.RULE, _readout.RULE, _tptt.RULE):
     register(_def)
 
 

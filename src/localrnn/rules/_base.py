@@ -41,6 +41,10 @@ class Rule(NamedTuple):
     step: Callable[[Params, Any, Batch, Hparams], tuple[Params, Any, dict]]
     #: state fed before step 0 at validation: "zero" (SPEC 1) or "reference" (SPEC 7(f))
     validation_initial_state: str = "zero"
+    #: optional ``metrics(params, state) -> {name: scalar}`` recorded at every validation
+    metrics: Callable[[Params, Any], dict] | None = None
+    #: a config stops as ``diverged`` when a metric exceeds its limit (e.g. a spectral radius)
+    metric_limits: Mapping[str, float] = {}
 
 
 class NoOptions(BaseModel):
