@@ -12,6 +12,7 @@ from localrnn.losses import cross_entropy, log_penalty, mse  # noqa: E402
 from localrnn.model import Params, final_state, forward, hidden_states, init_params  # noqa: E402
 from localrnn.rules import RULES, Rule, RuleDef, get_rule, make_rule, register  # noqa: E402
 from localrnn.tasks import TASKS, Task, get_task, validation_set  # noqa: E402
+from localrnn.lra_api import lra_gradients  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ __all__ = [
     "cross_entropy", "mse", "log_penalty",
     "Task", "TASKS", "get_task", "validation_set",
     "Rule", "RuleDef", "RULES", "get_rule", "make_rule", "register",
+    "lra_gradients",
 ]

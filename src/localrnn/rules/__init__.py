@@ -12,6 +12,7 @@ from typing import Any
 
 from localrnn.rules._base import NoOptions, Rule, RuleDef
 from localrnn.rules import bptt as _bptt
+from localrnn.rules import lra as _lra
 from localrnn.rules import readout as _readout
 from localrnn.rules import tptt as _tptt
 
@@ -27,7 +28,7 @@ def register(rule: RuleDef) -> RuleDef:
     return rule
 
 
-for _def in (_bptt.RULE, _readout.RULE, _tptt.RULE):
+for _def in (_bptt.RULE, _readout.RULE, _lra.RULE, _tptt.RULE):
     register(_def)
 
 

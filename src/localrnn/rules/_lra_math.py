@@ -1,0 +1,104 @@
+"""Small numerical pieces of the LRA-diff rule (SPEC 3.2, 3.3, 7(e)).
+
+Everything here is elementwise or a single reduction, safe under ``jit``/``vmap``
+and safe to differentiate (double-``where`` guards: no NaN gradients where a norm
+is 0).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["local_loss_parts", "safe_norm", "normalize", "ratio_penalty", "omega_alg2",
+           "omega_code", "omega_alg2_grad_h", "omega_code_grad_h", "diag_rows"]
+
+
+def local_loss_parts(name: str) -> tuple[Callable, Callable]:
+    """``(f, f')`` with ``L(p, r) = mean f(p - r)``; ``f`` is even, so ``L(p, r) = L(r, p)``."""
+    if name == "mse":
+        return (lambda d: d * d), (lambda d: 2.0 * d)
+    if name == "log_penalty":
+        return (lambda d: jnp.log1p(d * d)), (lambda d: 2.0 * d / (1.0 + d * d))
+    raise ValueError(f"unknown local loss {name!r}; allowed: ['log_penalty', 'mse']")
+
+
+def _sumsq(a: jax.Array) -> jax.Array:
+    # a matrix-vector product reduces faster than jnp.sum on XLA:CPU (measured 4x for (20, 100))
+    if a.ndim == 2:
+        return jnp.sum((a * a) @ jnp.ones((a.shape[1],), a.dtype))
+    return jnp.sum(a * a)
+
+
+def safe_norm(a: jax.Array) -> jax.Array:
+    """Frobenius norm of the whole array, with a finite (zero) gradient at 0."""
+    sq = _sumsq(a)
+    return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+
+
+def normalize(d: jax.Array, c: jax.Array, force: bool) -> jax.Array:
+    """SPEC 3.2 ``Normalize``: if c > 0 and ||d|| >= c (forced: whenever c > 0 and
+    d != 0), rescale d to norm c; c = 0 switches it off."""
+    n = safe_norm(d)
+    hit = (c > 0) & (n > 0) if force else (c > 0) & (n >= c) & (n > 0)
+    return d * jnp.where(hit, c / jnp.where(hit, n, 1.0), 1.0)
+
+
+def ratio_penalty(j: jax.Array, g: jax.Array) -> jax.Array:
+    """``(||j|| / ||g|| - 1)^2``; 0 where either norm is 0 (the published code gives NaN there)."""
+    nj, ng = safe_norm(j), safe_norm(g)
+    ok = (nj > 0) & (ng > 0)
+    return jnp.where(ok, (nj / jnp.where(ok, ng, 1.0) - 1.0) ** 2, 0.0)
+
+
+def diag_rows(h: jax.Array) -> jax.Array:
+    """``torch.diag`` of a (B, m) matrix: ``h[b, b]`` for b < min(B, m) (SPEC 7(e))."""
+    b, m = h.shape
+    if b > m:
+        raise ValueError(f"regularizer='reference' needs batch <= hidden size (torch.diag of the "
+                         f"(B, m) state has only min(B, m) entries); got batch={b}, hidden={m}")
+    idx = jnp.arange(b)
+    return h[idx, idx]
+
+
+def omega_alg2(delta: jax.Array, w: jax.Array, h: jax.Array) -> jax.Array:
+    """Algorithm 2 (SPEC 3.3): ``J = (delta W^T) * (1 - tanh(h)^2)``, ``(||J||/||delta|| - 1)^2``."""
+    return ratio_penalty((delta @ w.T) * (1.0 - jnp.tanh(h) ** 2), delta)
+
+
+def omega_code(g: jax.Array, w: jax.Array, h: jax.Array) -> jax.Array:
+    """The published code's Omega (SPEC 7(e)): row b of ``g W^T`` scaled by ``1 - tanh(h[b, b])^2``."""
+    s = 1.0 - jnp.tanh(diag_rows(h)) ** 2
+    return ratio_penalty((g @ w.T) * s[:, None], g)
+
+
+def omega_alg2_grad_h(m_: jax.Array, th: jax.Array, sp: jax.Array, n_delta: jax.Array) -> jax.Array:
+    """d omega_alg2 / dh in closed form, given ``M = delta W^T`` (held constant),
+    ``th = tanh(h)``, ``sp = 1 - th^2`` and ``||delta||``."""
+    j = m_ * sp
+    nj = safe_norm(j)
+    ok = (nj > 0) & (n_delta > 0)
+    nd_s = jnp.where(ok, n_delta, 1.0)
+    nj_s = jnp.where(ok, nj, 1.0)
+    coef = jnp.where(ok, 2.0 * (nj_s / nd_s - 1.0) / (nd_s * nj_s), 0.0)
+    return coef * j * m_ * (-2.0 * th * sp)
+
+
+def omega_code_grad_h(mc: jax.Array, h: jax.Array, n_g: jax.Array) -> jax.Array:
+    """d omega_code / dh in closed form, given ``Mc = g W^T`` (held constant) and ``||g||``;
+    non-zero only on the entries ``h[b, b]``."""
+    hd = diag_rows(h)
+    thd = jnp.tanh(hd)
+    s = 1.0 - thd * thd
+    j = mc * s[:, None]
+    nj = safe_norm(j)
+    ok = (nj > 0) & (n_g > 0)
+    ng_s = jnp.where(ok, n_g, 1.0)
+    nj_s = jnp.where(ok, nj, 1.0)
+    coef = jnp.where(ok, 2.0 * (nj_s / ng_s - 1.0) / (ng_s * nj_s), 0.0)
+    d_s = coef * s * jnp.sum(mc * mc, axis=1)
+    vals = d_s * (-2.0 * thd * s)
+    idx = jnp.arange(hd.shape[0])
+    return jnp.zeros_like(h).at[idx, idx].set(vals)
