@@ -95,3 +95,20 @@ def test_patience_stops_a_stalled_run():
 def test_float32_run_stays_float32():
     r = train_one(_base(dtype="float32", max_iters=50))
     assert all(a.dtype == np.float32 for a in jax.tree.leaves(r.params))
+
+
+def test_metric_limit_stops_as_diverged():
+    """A rule metric over its limit (TPTT: spectral radius > 20) ends the run as diverged."""
+    from localrnn.train import RunResult, _update_result
+
+    r = RunResult(_base())
+    _update_result(r, 100, False, 10, 1.0, 1.0, {"spectral_radius_Whh": 3.0}, {"spectral_radius_Whh": 20.0})
+    assert r.status == "running" and r.history[-1]["spectral_radius_Whh"] == 3.0
+    _update_result(r, 200, False, 10, 1.0, 1.0, {"spectral_radius_Whh": 25.0}, {"spectral_radius_Whh": 20.0})
+    assert r.status == "diverged" and "spectral_radius_Whh" in r.stop_reason
+
+
+def test_tptt_records_spectral_radii_every_validation():
+    r = train_one(_base(rule="tptt", optimizer="nesterov", max_iters=100))
+    h = r.history[-1]
+    assert 0.5 < h["spectral_radius_Whh"] < 20 and 0.5 < h["spectral_radius_Vhh"] < 20
