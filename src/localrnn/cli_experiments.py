@@ -1,3 +1,343 @@
-"""Experiment commands (sweep, curriculum, runs, report, reproduce) registered on the CLI app."""
+"""Experiment commands (sweep, curriculum, runs, report, reproduce) registered on the CLI app.
 
-from localrnn.cli import app  # noqa: F401
+Every command takes ``--store PATH`` (default ``$LOCALRNN_STORE`` or ``./localrnn.db``);
+those that train take ``--executor local|process|ray``; those that print results take
+``--json``. A bad spec or option is one line on stderr, exit code 2, before anything runs
+or is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from localrnn.cli import Device, UsageError, _choose_device, app
+
+TARGETS = ("table1", "table2", "table3", "table4", "table5", "figure2", "figure3", "figure4", "figure5")
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    process = "process"
+    ray = "ray"
+
+
+class Format(str, Enum):
+    markdown = "markdown"
+    csv = "csv"
+    latex = "latex"
+
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", help="results store (default $LOCALRNN_STORE or ./localrnn.db)")]
+ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local (in-process) | process (one per core) | ray")]
+AddressOpt = Annotated[Optional[str], typer.Option("--address", help="ray: address of an existing cluster (default: start a local Ray)")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="process: pool size (default: cores); ray: CPUs of the local Ray (default 2)")]
+BudgetOpt = Annotated[str, typer.Option("--budget", help="budget named in the spec (quick | paper)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="local executor: cpu | gpu")]
+
+
+def _store_path(store: str | None) -> str:
+    from localrnn.store import default_store_path
+
+    return store or default_store_path()
+
+
+def _load(path: str):
+    from localrnn.spec import SpecError, load_spec
+
+    try:
+        return load_spec(path)
+    except SpecError as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_budget(spec, budget: str, source: str) -> None:
+    if budget not in spec.budget:
+        raise UsageError(f"--budget: {source} has no budget {budget!r}; allowed: {', '.join(spec.budget)}")
+
+
+def _executor(name: ExecutorName, address: str | None, workers: int | None):
+    from localrnn.executors import make_executor
+
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers: must be >= 1, got {workers}")
+    if address and name is not ExecutorName.ray:
+        raise UsageError("--address: only for --executor ray")
+    if name is ExecutorName.ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("--executor: ray is not installed; allowed: local, process "
+                             "(or pip install 'localrnn[ray]')") from None
+    try:
+        return make_executor(name.value, workers=workers, address=address)
+    except (RuntimeError, ConnectionError, ValueError) as e:
+        raise UsageError(f"--executor: {e}") from None
+
+
+def _progress(console: Console, label: str):
+    t0 = time.perf_counter()
+
+    def cb(done, total=None):
+        if total is None:
+            console.print(f"  {done}", highlight=False)
+        else:
+            console.print(f"  {label}: {done}/{total} trials done ({time.perf_counter() - t0:.0f} s)",
+                          highlight=False)
+    return cb
+
+
+def _spec_dir(specs: str | None) -> Path:
+    if specs:
+        return Path(specs)
+    env = os.environ.get("LOCALRNN_EXPERIMENTS")
+    if env:
+        return Path(env)
+    if Path("experiments").is_dir():
+        return Path("experiments")
+    import localrnn
+
+    return Path(localrnn.__file__).resolve().parents[2] / "experiments"
+
+
+def _run_spec(store, spec, budget: str, executor, console: Console, source: str, warm_start=None) -> str:
+    """Run what is missing of one spec; returns the experiment name."""
+    if spec.kind == "curriculum":
+        from localrnn.curriculum import run_curriculum
+
+        s = run_curriculum(store, spec, budget, executor, warm_start=warm_start,
+                           progress=lambda m: console.print(f"  {m}", highlight=False), source=source)
+        for n in s.notes:
+            console.print(f"note: {n}", highlight=False)
+        console.print(f"{s.experiment}: {s.ran} trials trained", highlight=False)
+        return s.experiment
+    if spec.kind == "diagnostics":
+        from localrnn.diagnostics import run_diagnostics
+
+        s = run_diagnostics(store, spec, budget, progress=lambda m: console.print(f"  {m}", highlight=False),
+                            source=source)
+        for n in s["notes"]:
+            console.print(f"note: {n}", highlight=False)
+        console.print(f"{s['experiment']}: {s['ran']} of {s['total']} runs recorded now", highlight=False)
+        return s["experiment"]
+    from localrnn.sweep import run_sweep
+
+    s = run_sweep(store, spec, budget, executor, progress=_progress(console, spec.name), source=source)
+    for n in s.notes:
+        console.print(f"note: {n}", highlight=False)
+    console.print(f"{s.experiment}: {s.total} trials, {s.skipped} already complete, {s.ran} trained; "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items())), highlight=False)
+    return s.experiment
+
+
+@app.command()
+def sweep(
+    spec_file: Annotated[str, typer.Argument(metavar="SPEC.toml", help="experiment spec")],
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    device: DeviceOpt = Device.cpu,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and count the trials; run nothing")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a grid spec: every trial not yet complete in the store, vmapped by shared structure."""
+    from localrnn.spec import SpecError, plan
+
+    spec = _load(spec_file)
+    _check_budget(spec, budget, spec_file)
+    if dry_run:
+        try:
+            trials = plan(spec, budget, spec_file)
+        except SpecError as e:
+            raise UsageError(str(e)) from None
+        groups = len({t.config.structure_key() for t in trials})
+        out = {"spec": spec.name, "budget": budget, "trials": len({t.trial_id for t in trials}),
+               "structure_groups": groups}
+        print(json.dumps(out) if as_json else f"{spec.name} [{budget}]: {out['trials']} trials in {groups} "
+              "structure groups")
+        return
+    _choose_device(device)
+    ex = _executor(executor, address, workers)
+    console = Console(stderr=True)
+    from localrnn.store import Store
+
+    with Store(_store_path(store)) as st, ex:
+        name = _run_spec(st, spec, budget, ex, console, spec_file)
+        if as_json:
+            print(json.dumps([_trial_json(t) for t in st.trials(name)]))
+
+
+@app.command()
+def curriculum(
+    spec_file: Annotated[str, typer.Argument(metavar="SPEC.toml", help="curriculum spec (kind = \"curriculum\")")],
+    budget: BudgetOpt = "quick",
+    store: StoreOpt = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    warm_start: Annotated[Optional[bool], typer.Option("--warm-start/--cold-start",
+                                                       help="continue from the solved weights (spec default: warm)")] = None,
+    device: DeviceOpt = Device.cpu,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.markdown,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grow T from the spec's start by its step while solved (SPEC 5); print the ladder table."""
+    spec = _load(spec_file)
+    if spec.kind != "curriculum":
+        raise UsageError(f"{spec_file}: kind: must be \"curriculum\" for this command, got {spec.kind!r}")
+    _check_budget(spec, budget, spec_file)
+    _choose_device(device)
+    ex = _executor(executor, address, workers)
+    console = Console(stderr=True)
+    from localrnn.report import make_report
+    from localrnn.store import Store
+
+    with Store(_store_path(store)) as st, ex:
+        name = _run_spec(st, spec, budget, ex, console, spec_file, warm_start=warm_start)
+        rep = make_report(st, name, fmt.value)
+    _print_report(rep, as_json)
+
+
+def _trial_json(t: dict) -> dict:
+    keep = ("trial_id", "run_id", "status", "task", "rule", "length", "seed", "best_accuracy", "best_iteration",
+            "iterations", "seconds", "completions", "labels", "experiment", "config", "init")
+    return {k: t[k] for k in keep if k in t}
+
+
+@app.command()
+def runs(
+    store: StoreOpt = None,
+    experiment: Annotated[Optional[str], typer.Option(help="only trials of this experiment (e.g. table1:quick)")] = None,
+    status: Annotated[Optional[str], typer.Option(help="pending | running | solved | failed | diverged | interrupted")] = None,
+    rule: Annotated[Optional[str], typer.Option()] = None,
+    task: Annotated[Optional[str], typer.Option()] = None,
+    length: Annotated[Optional[int], typer.Option()] = None,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    limit: Annotated[int, typer.Option(help="rows shown at most (0 = all)")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List stored trials, filtered."""
+    from localrnn.store import STATUSES, Store
+
+    path = _store_path(store)
+    if not os.path.exists(path):
+        raise UsageError(f"--store: no results store at {path}")
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"--status: unknown status {status!r}; allowed: {', '.join(STATUSES)}")
+    if task is not None:
+        task = task.replace("-", "_")
+    with Store(path) as st:
+        if experiment is not None and st.experiment(experiment) is None:
+            raise UsageError(f"--experiment: no experiment {experiment!r}; stored: "
+                             f"{', '.join(st.experiments()) or 'none'}")
+        rows = st.trials(experiment, status=status, rule=rule, task=task, length=length, seed=seed)
+    if as_json:
+        print(json.dumps([_trial_json(t) for t in rows]))
+        return
+    from rich.table import Table
+
+    shown = rows if limit == 0 else rows[:limit]
+    table = Table("trial", "status", "rule", "task", "T", "seed", "best acc", "iters", "s", "labels")
+    for t in shown:
+        lab = {k: v for k, v in (t.get("labels") or {}).items()
+               if k not in ("rule", "task", "length", "seed")}
+        acc = "" if t["best_accuracy"] is None else f"{100 * t['best_accuracy']:.2f}%"
+        table.add_row(t["trial_id"], t["status"], t["rule"], t["task"], str(t["length"]), str(t["seed"]), acc,
+                      str(t["iterations"] or ""), "" if t["seconds"] is None else f"{t['seconds']:.1f}",
+                      json.dumps(lab) if lab else "")
+    Console(width=200).print(table)
+    if len(shown) < len(rows):
+        print(f"({len(rows) - len(shown)} more; --limit 0 shows all)")
+
+
+def _print_report(rep, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rep.as_json()))
+        return
+    print(rep.text, end="" if rep.text.endswith("\n") else "\n")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="table1..table5 | figure2..figure5 | a stored experiment name")],
+    budget: Annotated[Optional[str], typer.Option(help="which budget's results (default: the one stored)")] = None,
+    store: StoreOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table format")] = Format.markdown,
+    out_dir: Annotated[str, typer.Option("--out-dir", help="where figures are written")] = "figures",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a table or write a figure from the results store alone (no training)."""
+    from localrnn.report import find_experiment, make_report
+    from localrnn.store import Store
+
+    path = _store_path(store)
+    if not os.path.exists(path):
+        raise UsageError(f"--store: no results store at {path}")
+    with Store(path) as st:
+        exp = find_experiment(st, name, budget)
+        if exp is None:
+            raise UsageError(f"{name}: no results for it in {path}" + (f" (budget {budget})" if budget else "")
+                             + f"; stored: {', '.join(st.experiments()) or 'none'}; run `localrnn reproduce {name}`")
+        rep = make_report(st, exp, fmt.value, out_dir)
+    _print_report(rep, as_json)
+
+
+@app.command()
+def reproduce(
+    target: Annotated[str, typer.Argument(help="table1..table5 | figure2..figure5 | all")],
+    budget: Annotated[str, typer.Option(help="quick (minutes on 2 cores) | paper (the paper's settings)")] = "quick",
+    store: StoreOpt = None,
+    executor: ExecutorOpt = ExecutorName.local,
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    specs: Annotated[Optional[str], typer.Option("--specs", help="folder of the specs (default: ./experiments "
+                                                  "or the package's)")] = None,
+    out_dir: Annotated[str, typer.Option("--out-dir", help="where figures are written")] = "figures",
+    fmt: Annotated[Format, typer.Option("--format", help="table format")] = Format.markdown,
+    device: DeviceOpt = Device.cpu,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run what is missing for a paper table or figure, then report it from the store."""
+    if target != "all" and target not in TARGETS:
+        raise UsageError(f"target: unknown {target!r}; allowed: {', '.join(TARGETS)}, all")
+    folder = _spec_dir(specs)
+    names = list(TARGETS) if target == "all" else [target]
+    loaded = []
+    for n in names:  # validate every spec before anything runs
+        f = folder / f"{n}.toml"
+        if not f.is_file():
+            raise UsageError(f"--specs: no spec {f}")
+        spec = _load(str(f))
+        _check_budget(spec, budget, str(f))
+        loaded.append((n, str(f), spec))
+    _choose_device(device)
+    ex = _executor(executor, address, workers)
+    console = Console(stderr=True)
+    from localrnn.report import make_report
+    from localrnn.store import Store
+
+    reports = []
+    t0 = time.perf_counter()
+    with Store(_store_path(store)) as st, ex:
+        for n, f, spec in loaded:
+            exp = _run_spec(st, spec, budget, ex, console, f)
+            reports.append(make_report(st, exp, fmt.value, out_dir))
+    console.print(f"done in {time.perf_counter() - t0:.0f} s", highlight=False)
+    if as_json:
+        print(json.dumps([r.as_json() for r in reports]))
+        return
+    for r in reports:
+        print(r.text, end="" if r.text.endswith("\n") else "\n")
+        if len(reports) > 1:
+            print()

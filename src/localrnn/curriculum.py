@@ -1,0 +1,108 @@
+"""The curriculum protocol (SPEC 5, Table V): grow T until the rule fails.
+
+Every ladder (one arm, one setting of the spec's other axes, one seed) starts at
+``curriculum.start``; when a length is solved it goes on at ``T + step``, from the
+solved weights when ``warm_start`` (default) or from a fresh initialization, and it
+stops at the first length not solved (or at ``max_length``). Ladders at the same
+step that share structure train together. Every step is a trial in the store and
+a row of the ladder table; a restarted curriculum walks the stored ladder and
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from localrnn.executors import Executor, LocalExecutor
+from localrnn.spec import ExperimentSpec, PlannedTrial, active_arms, plan
+from localrnn.store import Store
+from localrnn.sweep import MAX_GROUP, experiment_name, run_trials
+
+__all__ = ["CurriculumSummary", "run_curriculum", "highest_solved"]
+
+
+@dataclass
+class CurriculumSummary:
+    experiment: str
+    warm_start: bool
+    ladders: dict[str, list[dict]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    ran: int = 0
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def highest_solved(steps: list[dict]) -> int:
+    """Highest T solved along a ladder (0 if the first length is not solved)."""
+    best = 0
+    for s in sorted(steps, key=lambda s: s["step"]):
+        if s["status"] != "solved":
+            break
+        best = s["length"]
+    return best
+
+
+def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Executor | None = None, *,
+                   warm_start: bool | None = None, max_group: int = MAX_GROUP,
+                   progress: Callable[[str], None] | None = None, source: str = "spec") -> CurriculumSummary:
+    """Run every ladder of ``spec`` under ``budget`` to its first failure; returns the ladders."""
+    from localrnn.config import TrainConfig
+
+    base = plan(spec, budget, source)  # validates before anything is written
+    _, notes = active_arms(spec, source)
+    cur = spec.curriculum
+    warm = cur.warm_start if warm_start is None else warm_start
+    b = spec.budget[budget]
+    max_length = b.max_length or cur.max_length
+    name = experiment_name(spec, budget)
+    if not warm:
+        name += ":cold"
+    summary = CurriculumSummary(experiment=name, warm_start=warm, notes=notes)
+    store.add_experiment(name, "curriculum", {"spec": spec.model_dump(mode="json"), "budget": budget,
+                                              "warm_start": warm, "max_length": max_length})
+    executor = executor or LocalExecutor()
+
+    active: dict[str, dict] = {}
+    for t in base:
+        labels = {k: v for k, v in t.labels.items() if k != "length"}
+        key = _hash(labels)
+        active.setdefault(key, {"base": t, "labels": labels, "length": cur.start, "step": 0, "parent": None})
+    while active:
+        items = []
+        for key, lad in active.items():
+            cfg = TrainConfig(**{**lad["base"].config.model_dump(), "length": lad["length"]})
+            init = {"curriculum": True, "warm_start": warm, "from": lad["parent"] if warm else None}
+            tid = _hash({"run_id": cfg.run_id(), **init})
+            labels = {**lad["labels"], "length": lad["length"], "step": lad["step"], "ladder": key}
+            lad["trial_id"] = tid
+            items.append((key, tid, PlannedTrial(cfg, labels), init))
+        store.register_trials(name, [(tid, t.config, t.labels, init) for _, tid, t, init in items])
+        for key, tid, t, _ in items:
+            lad = active[key]
+            store.write_ladder_step(name, key, lad["step"], lad["length"], tid, warm, lad["labels"])
+        runs = []
+        for key, tid, t, _ in items:
+            parent = active[key]["parent"]
+            params = store.params(parent) if (warm and parent) else None
+            if warm and parent and params is None:
+                raise RuntimeError(f"curriculum: parameters of solved trial {parent} are missing from the store")
+            runs.append((tid, t, params))
+        ran = run_trials(store, runs, executor, keep_params=warm, max_group=max_group)
+        summary.ran += len(ran)
+        for key, tid, t, _ in items:
+            lad = active[key]
+            status = store.trial(tid)["status"]
+            if progress:
+                progress(f"{t.labels['arm']} {t.config.task} seed {t.config.seed} T={lad['length']}: {status}")
+            if status == "solved" and lad["length"] + cur.step <= max_length:
+                lad.update(parent=tid, length=lad["length"] + cur.step, step=lad["step"] + 1)
+            else:
+                lad["done"] = True
+        active = {k: v for k, v in active.items() if not v.get("done")}
+    summary.ladders = store.ladders(name)
+    return summary

@@ -1,0 +1,82 @@
+"""Reports from the results store alone: tables (grid, curriculum) and figures.
+
+:func:`make_report` reads the experiment's spec and results from the store and
+returns a :class:`Report`: a rendered table, or the path of a written PNG, with
+the numbers behind it as ``data``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from localrnn.report.figures import gradient_flow_figure, sensitivity_figure
+from localrnn.report.paper import PAPER, paper_value
+from localrnn.report.tables import Table, grid_table, ladder_table, mean_ci, render
+
+__all__ = ["Report", "make_report", "find_experiment", "Table", "grid_table", "ladder_table", "render",
+           "mean_ci", "gradient_flow_figure", "sensitivity_figure", "PAPER", "paper_value"]
+
+
+@dataclass
+class Report:
+    experiment: str
+    kind: str  # table | figure
+    text: str = ""
+    path: str | None = None
+    data: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "kind": self.kind, "path": self.path, "data": self.data,
+                "notes": self.notes, "text": self.text}
+
+
+def find_experiment(store, name: str, budget: str | None = None) -> str | None:
+    """The stored experiment for ``name`` (``table1``, ``table1:quick`` ...), or None."""
+    have = store.experiments()
+    candidates = [name] if budget is None else [f"{name}:{budget}", f"{name}:{budget}:cold"]
+    if budget is None and ":" not in name:
+        candidates += [e for e in have if e.split(":")[0] == name]
+    for c in candidates:
+        if c in have:
+            return c
+    return None
+
+
+def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".") -> Report:
+    """Build the report of a stored ``experiment`` (see :func:`find_experiment`)."""
+    exp = store.experiment(experiment)
+    if exp is None:
+        raise ValueError(f"no experiment {experiment!r} in the store {store.path}; "
+                         f"stored: {', '.join(store.experiments()) or 'none'}")
+    spec = exp["spec"]["spec"]
+    kind = exp["kind"]
+    title = spec.get("title") or spec["name"]
+    budget = exp["spec"].get("budget", "")
+    if kind == "curriculum":
+        table = ladder_table(store.ladders(experiment), spec, f"{title} [{budget}]")
+        return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
+    trials = store.trials(experiment)
+    os.makedirs(out_dir, exist_ok=True)
+    fname = os.path.join(out_dir, experiment.replace(":", "_") + ".png")
+    if kind == "diagnostics":
+        runs = []
+        for t in trials:
+            if t["status"] not in ("solved", "failed", "diverged"):
+                continue
+            lab = t["labels"]
+            label = f"{lab.get('arm')}\n{lab.get('task')} T={lab.get('length')} seed {lab.get('seed')}"
+            runs.append((label, store.records(t["trial_id"])))
+        gradient_flow_figure(runs, fname, f"{title} [{budget}]")
+        notes = [] if runs else ["no recorded run in the store yet"]
+        return Report(experiment, "figure", f"wrote {fname}", path=fname, notes=notes,
+                      data=[{"trial_id": t["trial_id"], **t["labels"], "status": t["status"],
+                             "best_accuracy": t["best_accuracy"]} for t in trials])
+    rep = spec.get("report", {})
+    if rep.get("x"):
+        path, data = sensitivity_figure(trials, rep["x"], rep.get("rows", ["task"]), fname, f"{title} [{budget}]")
+        return Report(experiment, "figure", f"wrote {path}", path=path, data=data)
+    table = grid_table(trials, spec, f"{title} [{budget}]")
+    return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)

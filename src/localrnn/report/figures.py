@@ -1,0 +1,114 @@
+"""Figures (PNG, matplotlib Agg) from the results store alone.
+
+* :func:`gradient_flow_figure` (Figures 2-4): per layer t over iterations, the
+  local loss, the target displacement norm, ||grad^t Whh||, ||grad^t Wxh||, and the
+  global loss; one row of panels per recorded run.
+* :func:`sensitivity_figure` (Figure 5): best accuracy against a hyper-parameter
+  (lambda), one line per task, mean and 95 % CI over seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from localrnn.report.tables import mean_ci
+
+__all__ = ["gradient_flow_figure", "sensitivity_figure"]
+
+_PANELS = [("local_loss", "local loss $L_t$"), ("target_displacement_norm", r"$\|\Delta h_t\|$"),
+           ("grad_Whh_norm", r"$\|\nabla^t W_{hh}\|$"), ("grad_Wxh_norm", r"$\|\nabla^t W_{xh}\|$"),
+           ("global_loss", "global loss $E$")]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def gradient_flow_figure(runs: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], path: str,
+                         title: str = "") -> str:
+    """``runs``: ``(label, {name: (iterations, values)})`` as :meth:`Store.records` gives. Writes ``path``."""
+    plt = _plt()
+    n = max(1, len(runs))
+    fig, axes = plt.subplots(n, len(_PANELS), figsize=(4 * len(_PANELS), 3.2 * n), squeeze=False)
+    for i, (label, recs) in enumerate(runs):
+        for j, (key, name) in enumerate(_PANELS):
+            ax = axes[i, j]
+            if key not in recs:
+                ax.text(0.5, 0.5, f"{key}\nnot recorded by this rule", ha="center", va="center",
+                        transform=ax.transAxes, fontsize=8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                its, vals = recs[key]
+                finite = vals[np.isfinite(vals)]
+                log = finite.size > 0 and np.all(finite >= 0) and np.any(finite > 0)
+                if log:  # per-layer norms span orders of magnitude; zeros (layers not updated) are left out
+                    vals = np.where(vals > 0, vals, np.nan)
+                if vals.ndim == 1:
+                    ax.plot(its, vals, color="black", lw=1)
+                else:
+                    cmap = plt.get_cmap("viridis")
+                    n_layers = vals.shape[1]
+                    for t in range(n_layers):
+                        ax.plot(its, vals[:, t], color=cmap(t / max(1, n_layers - 1)), lw=0.8,
+                                label=f"t={t}" if n_layers <= 12 else None)
+                    if n_layers <= 12 and j == 0:
+                        ax.legend(fontsize=6, ncol=2)
+                if log:
+                    ax.set_yscale("log")
+                ax.set_xlabel("iteration")
+            if i == 0:
+                ax.set_title(name)
+            if j == 0:
+                ax.set_ylabel(label, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def sensitivity_figure(trials: list[dict], x: str, lines: list[str], path: str, title: str = "") -> tuple[str, list[dict]]:
+    """Best accuracy (max over the other axes, per seed; mean ± CI over seeds) against ``x``."""
+    plt = _plt()
+    best: dict[tuple, float] = {}
+    for t in trials:
+        if t["status"] not in ("solved", "failed", "diverged"):
+            continue
+        lab = t["labels"]
+        key = (tuple(lab.get(k) for k in lines), lab.get(x), lab.get("seed"))
+        acc = 0.0 if t["status"] == "diverged" else (t["best_accuracy"] or 0.0)
+        best[key] = max(best.get(key, -1.0), acc)
+    data: list[dict[str, Any]] = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for line in sorted({k[0] for k in best}, key=str):
+        xs = sorted({k[1] for k in best if k[0] == line})
+        ms, cis = [], []
+        for xv in xs:
+            vals = [v for k, v in best.items() if k[0] == line and k[1] == xv]
+            m, ci = mean_ci(vals)
+            ms.append(100 * m)
+            cis.append(100 * ci)
+            data.append({**dict(zip(lines, line)), x: xv, "accuracy_mean": m, "accuracy_ci95": ci,
+                         "seeds": len(vals)})
+        label = ", ".join(f"{v}".replace("_", " ") for v in line)
+        ax.errorbar(xs, ms, yerr=cis, marker="o", capsize=3, label=label)
+    if data and all(d[x] > 0 for d in data):
+        ax.set_xscale("log")
+    ax.set_xlabel(x.replace("reg_lambda", r"$\lambda$"))
+    ax.set_ylabel("best validation accuracy (%)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path, data

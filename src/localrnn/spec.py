@@ -1,0 +1,397 @@
+"""Experiment specs: TOML files validated by pydantic (see ``experiments/``).
+
+A spec names its settings once and expands into training configs::
+
+    name = "table1"
+    kind = "grid"                 # grid | curriculum | diagnostics
+    title = "Table I: ..."
+    seeds = 1                     # a count (0..n-1) or a list of seeds
+    [fixed]                       # settings shared by every arm
+    hidden = 100
+    [grid]                        # axes shared by every arm (lists of values)
+    task = ["temporal_order", "random_permutation"]
+    length = [10, 20, 30]
+    [[arms]]                      # one learning rule with its own settings and axes
+    name = "LRA-diff"
+    rule = "lra"
+    optional = true               # skip (with a note) when the rule is not registered
+    fixed = { c0 = 1.0, c1 = 1.0 }
+    grid = { lr = [0.1, 0.01], target_step = [1.0, 0.1], inner_steps = [10, 20, 30] }
+    [budget.quick]                # named budgets: iteration limits and overrides
+    max_iters = 2000
+    patience = 10
+    fixed = { val_size = 1000 }
+    grid = { target_step = [1.0] }   # replaces that axis wherever it exists
+    [budget.paper]
+    max_iters = 100000
+    patience = 30
+    [report]                      # how the report lays the results out
+    rows = ["task", "arm", "inner_steps"]
+    columns = "length"
+
+A key of ``fixed``/``grid`` is a field of :class:`~localrnn.config.TrainConfig`
+(``lr``, ``hidden``, ``task``, ...), a hyper-parameter of the arm's rule
+(``target_step``, ``reg_lambda``, ...) or one of its static options
+(``inner_steps``, ``local_loss``, ...). Every problem is a :class:`SpecError`
+naming the field, found before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = ["SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
+           "plan", "arm_rules"]
+
+#: TrainConfig fields a spec may set (rule and seed have their own places)
+_CONFIG_FIELDS = ("task", "length", "lr", "optimizer", "momentum", "hidden", "batch", "max_iters", "patience",
+                  "val_every", "val_size", "val_seed", "clip", "dtype")
+
+
+class SpecError(ValueError):
+    """A bad experiment spec; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_grid(grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    for k, v in grid.items():
+        if len(v) == 0:
+            raise ValueError(f"{k}: empty list; give at least one value")
+        if len({repr(x) for x in v}) != len(v):
+            raise ValueError(f"{k}: repeated values in {v}")
+    return grid
+
+
+class Budget(_Strict):
+    """A named budget: limits and overrides applied on top of the spec."""
+
+    max_iters: int | None = Field(None, ge=1, description="iteration limit per run")
+    patience: int | None = Field(None, ge=0, description="validations without a new best; 0 = never")
+    seeds: int | list[int] | None = None
+    max_length: int | None = Field(None, ge=1, description="curriculum: longest T tried")
+    record_every: int | None = Field(None, ge=1, description="diagnostics: iterations between records")
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    _grid_ok = field_validator("grid")(classmethod(lambda cls, v: _check_grid(v)))
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_ok(cls, v):
+        return _check_seeds(v)
+
+
+def _check_seeds(v):
+    if v is None:
+        return v
+    if isinstance(v, int):
+        if v < 1:
+            raise ValueError(f"a seed count must be >= 1, got {v}")
+        return v
+    if not v:
+        raise ValueError("empty list; give at least one seed")
+    if any(s < 0 for s in v):
+        raise ValueError(f"seeds must be >= 0, got {v}")
+    if len(set(v)) != len(v):
+        raise ValueError(f"repeated seeds in {v}")
+    return v
+
+
+class Arm(_Strict):
+    """One learning rule with its settings and grid axes."""
+
+    name: str = Field(min_length=1)
+    rule: str
+    optional: bool = False
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    _grid_ok = field_validator("grid")(classmethod(lambda cls, v: _check_grid(v)))
+
+
+class CurriculumSpec(_Strict):
+    start: int = Field(10, ge=1)
+    step: int = Field(10, ge=1)
+    max_length: int = Field(300, ge=1)
+    warm_start: bool = True
+
+
+class ReportSpec(_Strict):
+    rows: list[str] = Field(default_factory=lambda: ["task", "arm"])
+    columns: str = "length"
+    control: str | None = Field(None, description="arm shown beside the others as the readout-only control")
+    paper: str | None = Field(None, description="key of the paper's numbers (localrnn.report.paper)")
+    x: str | None = Field(None, description="figure x axis (figure5: reg_lambda)")
+
+
+class ExperimentSpec(_Strict):
+    """A whole experiment (one paper table or figure)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["grid", "curriculum", "diagnostics"] = "grid"
+    title: str = ""
+    description: str = ""
+    seeds: int | list[int] = 1
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    arms: list[Arm] = Field(min_length=1)
+    budget: dict[str, Budget] = Field(default_factory=lambda: {"default": Budget()})
+    curriculum: CurriculumSpec = Field(default_factory=CurriculumSpec)
+    record_every: int = Field(10, ge=1)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    _grid_ok = field_validator("grid")(classmethod(lambda cls, v: _check_grid(v)))
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_ok(cls, v):
+        return _check_seeds(v)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "ExperimentSpec":
+        names = [a.name for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"arms: repeated arm name {dup[0]!r}")
+        if not self.budget:
+            raise ValueError("budget: give at least one named budget")
+        return self
+
+
+@dataclass
+class PlannedTrial:
+    """One run of an experiment: its config and the labels reports group by."""
+
+    config: Any  # TrainConfig
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trial_id(self) -> str:
+        return self.config.run_id()
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for p in loc:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _format_validation(err: ValidationError, prefix: str = "") -> str:
+    e = err.errors()[0]
+    loc = _loc(tuple(p for p in e["loc"] if p not in ("function-after[_check_seeds(), union[int,list[int]]]",)))
+    msg = e["msg"].removeprefix("Value error, ")
+    # our validators put "key: message" into the message; lift it into the path
+    if e["type"] == "value_error" and ": " in msg and loc.split(".")[-1] in ("grid", "fixed") or loc == "":
+        head, _, rest = msg.partition(": ")
+        if rest and " " not in head:
+            loc, msg = (f"{loc}.{head}" if loc else head), rest
+    if e["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif "input" in e and e["type"] not in ("missing", "value_error") and "got" not in msg:
+        msg = f"{msg}, got {e['input']!r}"
+    where = ".".join(p for p in (prefix, loc) if p)
+    return f"{where}: {msg}" if where else msg
+
+
+def parse_spec(data: dict, source: str = "spec") -> ExperimentSpec:
+    """Validate a spec given as a dict (raises :class:`SpecError`)."""
+    try:
+        spec = ExperimentSpec(**data) if isinstance(data, dict) else ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(f"{source}: {_format_validation(err)}") from None
+    for b in spec.budget:
+        plan(spec, b, source=source)  # every config must be valid in every budget
+    return spec
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read and validate a TOML spec (raises :class:`SpecError` naming the file and field)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML: {e}") from None
+    return parse_spec(data, source=str(path))
+
+
+def arm_rules(spec: ExperimentSpec) -> dict[str, bool]:
+    """``{arm name: rule registered?}``."""
+    from localrnn.rules import RULES
+
+    return {a.name: a.rule in RULES for a in spec.arms}
+
+
+def _route(rule: str, key: str) -> str | None:
+    """Where ``key`` goes in a TrainConfig for ``rule``: field | hparam | option | None."""
+    from localrnn.rules import get_rule
+
+    if key in _CONFIG_FIELDS:
+        return "field"
+    rdef = get_rule(rule)
+    if key in rdef.hparams:
+        return "hparam"
+    if key in rdef.options.model_fields:
+        return "option"
+    return None
+
+
+def _allowed(rule: str) -> str:
+    from localrnn.rules import get_rule
+
+    rdef = get_rule(rule)
+    return ", ".join([*_CONFIG_FIELDS, *rdef.hparams, *rdef.options.model_fields])
+
+
+def _seeds(v: int | list[int]) -> list[int]:
+    return list(range(v)) if isinstance(v, int) else list(v)
+
+
+def active_arms(spec: ExperimentSpec, source: str = "spec") -> tuple[list[tuple[int, Arm]], list[str]]:
+    """Arms whose rule is registered, and notes on optional arms that were skipped."""
+    from localrnn.rules import RULES
+
+    arms, notes = [], []
+    for i, arm in enumerate(spec.arms):
+        if arm.rule in RULES:
+            arms.append((i, arm))
+        elif arm.optional:
+            notes.append(f"arm {arm.name!r} skipped: rule {arm.rule!r} is not registered")
+        else:
+            raise SpecError(f"{source}: arms[{i}].rule: unknown rule {arm.rule!r}; allowed: "
+                            f"{', '.join(sorted(RULES))}")
+    return arms, notes
+
+
+def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[PlannedTrial]:
+    """Expand ``spec`` under ``budget`` into trials (grid x seeds), validating every config.
+
+    For a curriculum the ``length`` is the curriculum's start; for the others the
+    grid's. Raises :class:`SpecError` naming the field.
+    """
+    from localrnn.config import TrainConfig
+    from localrnn.tasks import get_task
+
+    if budget not in spec.budget:
+        raise SpecError(f"{source}: budget: no budget {budget!r}; allowed: {', '.join(spec.budget)}")
+    b = spec.budget[budget]
+    arms, _ = active_arms(spec, source)
+    seeds = _seeds(b.seeds if b.seeds is not None else spec.seeds)
+    used_budget_keys: set[str] = set()
+    out: list[PlannedTrial] = []
+    for i, arm in arms:
+        where = f"arms[{i}]"
+        fixed: dict[str, tuple[str, Any]] = {}
+        grid: dict[str, tuple[str, list]] = {}
+        for k, v in spec.fixed.items():
+            fixed[k] = (f"fixed.{k}", v)
+        for k, v in spec.grid.items():
+            grid[k] = (f"grid.{k}", v)
+        both = sorted(set(arm.fixed) & set(arm.grid))
+        if both:
+            raise SpecError(f"{source}: {where}.grid.{both[0]}: also set in {where}.fixed; give it in one place")
+        for k, v in arm.fixed.items():  # the arm's settings override the spec's
+            grid.pop(k, None)
+            fixed[k] = (f"{where}.fixed.{k}", v)
+        for k, v in arm.grid.items():
+            fixed.pop(k, None)
+            grid[k] = (f"{where}.grid.{k}", v)
+        for k, (path, _) in [*fixed.items(), *grid.items()]:
+            if k in ("rule", "seed", "seeds", "hparams", "rule_options"):
+                raise SpecError(f"{source}: {path}: set {k} through the arm's rule / the spec's seeds, not here")
+            if _route(arm.rule, k) is None:
+                raise SpecError(f"{source}: {path}: unknown field for rule {arm.rule!r}; allowed: {_allowed(arm.rule)}")
+        # budget overrides (applied where the key makes sense for the rule)
+        for k, v in b.fixed.items():
+            if _route(arm.rule, k) is not None:
+                used_budget_keys.add(f"fixed.{k}")
+                grid.pop(k, None)
+                fixed[k] = (f"budget.{budget}.fixed.{k}", v)
+        if b.max_iters is not None:
+            fixed["max_iters"] = (f"budget.{budget}.max_iters", b.max_iters)
+        if b.patience is not None:
+            fixed["patience"] = (f"budget.{budget}.patience", b.patience)
+        for k, v in b.grid.items():
+            if k in grid:
+                used_budget_keys.add(f"grid.{k}")
+                grid[k] = (f"budget.{budget}.grid.{k}", v)
+        if spec.kind == "curriculum":
+            if "length" in fixed or "length" in grid:
+                p = (fixed.get("length") or grid.get("length"))[0]
+                raise SpecError(f"{source}: {p}: a curriculum sets the length itself (curriculum.start)")
+            fixed["length"] = ("curriculum.start", spec.curriculum.start)
+        elif "length" not in fixed and "length" not in grid:
+            raise SpecError(f"{source}: {where}: no length; set length in fixed or grid")
+        if "task" not in fixed and "task" not in grid:
+            raise SpecError(f"{source}: {where}: no task; set task in fixed or grid")
+        task_path, task_vals = (fixed["task"][0], [fixed["task"][1]]) if "task" in fixed else grid["task"]
+        for v in task_vals:
+            try:
+                get_task(str(v))
+            except ValueError as e:
+                raise SpecError(f"{source}: {task_path}: {e}") from None
+        keys = list(grid)
+        for combo in itertools.product(*(grid[k][1] for k in keys)):
+            values = {k: v for k, (_, v) in fixed.items()}
+            values.update(zip(keys, combo))
+            for seed in seeds:
+                cfg = _make_config(TrainConfig, arm.rule, values, seed, fixed, grid, source)
+                labels = {"arm": arm.name, "rule": arm.rule, "seed": seed,
+                          **{k: _plain(v) for k, v in values.items()}}
+                out.append(PlannedTrial(cfg, labels))
+    unused = sorted({f"fixed.{k}" for k in b.fixed} | {f"grid.{k}" for k in b.grid})
+    unused = [u for u in unused if u not in used_budget_keys]
+    if unused and arms:
+        raise SpecError(f"{source}: budget.{budget}.{unused[0]}: matches no arm's settings")
+    return out
+
+
+def _plain(v: Any) -> Any:
+    return v.replace("-", "_") if isinstance(v, str) else v
+
+
+def _make_config(TrainConfig, rule: str, values: dict, seed: int, fixed: dict, grid: dict, source: str):
+    kw: dict[str, Any] = {"rule": rule, "seed": seed, "hparams": {}, "rule_options": {}}
+    for k, v in values.items():
+        kind = _route(rule, k)
+        if kind == "field":
+            kw[k] = v
+        elif kind == "hparam":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                path = (grid.get(k) or fixed.get(k))[0]
+                raise SpecError(f"{source}: {path}: Input should be a number, got {v!r}")
+            kw["hparams"][k] = float(v)
+        else:
+            kw["rule_options"][k] = v
+    try:
+        return TrainConfig(**kw)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = [str(p) for p in e["loc"]]
+        msg = e["msg"].removeprefix("Value error, ")
+        key = loc[-1] if loc else ""
+        if not loc:
+            head, _, rest = msg.partition(": ")
+            key, msg = head.split(".")[-1], rest or msg
+        path = (grid.get(key) or fixed.get(key) or (key,))[0]
+        if "input" in e and "got" not in msg and e["type"] != "missing":
+            msg = f"{msg}, got {e['input']!r}"
+        raise SpecError(f"{source}: {path}: {msg}") from None
+    except ValueError as err:  # unknown task/rule raised inside validators
+        raise SpecError(f"{source}: {err}") from None

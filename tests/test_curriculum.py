@@ -1,0 +1,51 @@
+"""Curriculum (SPEC 5): grow T while solved, warm start, stop at the first failure, resume."""
+
+import numpy as np
+
+from localrnn.curriculum import highest_solved, run_curriculum
+from localrnn.executors import LocalExecutor
+from localrnn.spec import parse_spec
+from localrnn.store import Store
+
+
+def _spec(lr=0.1, max_length=20, **curriculum):
+    return parse_spec({
+        "name": "cur", "kind": "curriculum", "seeds": 1,
+        "curriculum": {"start": 10, "step": 10, "max_length": max_length, **curriculum},
+        "fixed": {"task": "temporal_order", "hidden": 16, "batch": 20, "val_size": 200, "val_every": 50},
+        "arms": [{"name": "BPTT", "rule": "bptt", "fixed": {"lr": lr, "clip": 1.0}}],
+        "budget": {"quick": {"max_iters": 1500, "patience": 10}}})
+
+
+def test_bptt_climbs_to_max_length_warm_started_then_resume_runs_nothing(tmp_path):
+    path = str(tmp_path / "s.db")
+    with Store(path) as st:
+        s = run_curriculum(st, _spec(), "quick", LocalExecutor())
+        assert s.warm_start and len(s.ladders) == 1
+        steps = next(iter(s.ladders.values()))
+        assert [x["length"] for x in steps] == [10, 20]  # stops at max_length
+        assert all(x["status"] == "solved" for x in steps), [(x["length"], x["status"], x["best_accuracy"], x["iterations"]) for x in steps]
+        assert highest_solved(steps) == 20
+        assert all(x["warm_start"] for x in steps)
+        # each step after the first started from the previous step's solved weights
+        t20 = st.trial(steps[1]["trial_id"])
+        assert t20["init"]["from"] == steps[0]["trial_id"] and t20["init"]["warm_start"] is True
+        assert st.params(steps[0]["trial_id"]) is not None
+        again = run_curriculum(st, _spec(), "quick", LocalExecutor())
+        assert again.ran == 0 and again.ladders == s.ladders
+
+
+def test_stops_at_first_failure_and_cold_start_is_recorded(tmp_path):
+    with Store(str(tmp_path / "s.db")) as st:
+        s = run_curriculum(st, _spec(lr=1e-6, warm_start=False), "quick", LocalExecutor())
+        steps = next(iter(s.ladders.values()))
+        assert [(x["length"], x["status"]) for x in steps] == [(10, "failed")]
+        assert highest_solved(steps) == 0 and not steps[0]["warm_start"]
+        assert s.experiment.endswith(":cold")
+
+
+def test_highest_solved_stops_at_first_gap():
+    steps = [{"step": 0, "length": 10, "status": "solved"}, {"step": 1, "length": 20, "status": "failed"},
+             {"step": 2, "length": 30, "status": "solved"}]
+    assert highest_solved(steps) == 10
+    assert highest_solved([]) == 0

@@ -1,0 +1,141 @@
+"""Sweeps: expansion, skipping complete trials, SIGKILL + restart, executors."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from localrnn.executors import LocalExecutor, ProcessExecutor
+from localrnn.spec import parse_spec
+from localrnn.store import Store
+from localrnn.sweep import make_jobs, run_sweep
+
+TINY = {"name": "tiny", "seeds": 2,
+        "fixed": {"task": "temporal_order", "length": 10, "hidden": 8, "batch": 5, "val_size": 200,
+                  "val_every": 20, "patience": 0},
+        "arms": [{"name": "BPTT", "rule": "bptt", "grid": {"lr": [0.2, 0.1, 0.05, 0.01]}}],
+        "budget": {"quick": {"max_iters": 400}}}
+
+
+def _outcome(path, experiment="tiny:quick"):
+    with Store(path) as st:
+        return {t["trial_id"]: (t["status"], t["best_accuracy"], t["best_iteration"], t["iterations"],
+                                tuple((m["iteration"], m["val_errors"], m["train_loss"]) for m in st.metrics(t["trial_id"])))
+                for t in st.trials(experiment)}
+
+
+def _completions(path):
+    db = sqlite3.connect(path)
+    return dict(db.execute("SELECT trial_id, completions FROM trials"))
+
+
+def test_jobs_group_by_structure_and_split_for_workers():
+    spec = parse_spec({**TINY, "arms": [{"name": "B", "rule": "bptt", "grid": {"lr": [0.1, 0.01], "length": [10, 12]}},
+                                        {"name": "R", "rule": "readout", "grid": {"lr": [0.1]}}]})
+    from localrnn.spec import plan
+
+    trials = plan(spec, "quick")
+    jobs = make_jobs(trials, workers=1)
+    assert len(jobs) == 3  # bptt T=10, bptt T=12, readout T=10
+    assert all(len({trials[i].config.structure_key() for i in j}) == 1 for j in jobs)
+    assert sorted(i for j in jobs for i in j) == list(range(len(trials)))
+    assert len(make_jobs(trials, workers=1, max_group=2)) == 5
+    # two workers, one structure group: it is split so that both get work
+    one = plan(parse_spec(TINY), "quick")
+    assert len(make_jobs(one, workers=2)) == 2 and len(make_jobs(one, workers=1)) == 1
+
+
+def test_sweep_skips_complete_trials(tmp_path):
+    spec = parse_spec(TINY)
+    path = str(tmp_path / "s.db")
+    with Store(path) as st:
+        s1 = run_sweep(st, spec, "quick", LocalExecutor())
+        assert (s1.total, s1.ran, s1.skipped) == (8, 8, 0)
+        assert sum(s1.statuses.values()) == 8 and "pending" not in s1.statuses
+        first = _outcome(path)
+        s2 = run_sweep(st, spec, "quick", LocalExecutor())
+        assert (s2.ran, s2.skipped) == (0, 8)
+    assert _outcome(path) == first
+    assert set(_completions(path).values()) == {1}
+
+
+_DRIVER = textwrap.dedent("""
+    import sys, time, json
+    import localrnn
+    from localrnn.executors import LocalExecutor
+    from localrnn.spec import parse_spec
+    from localrnn.store import Store
+    from localrnn.sweep import run_sweep
+    spec = parse_spec(json.loads(sys.argv[2]))
+    with Store(sys.argv[1]) as st:
+        run_sweep(st, spec, "quick", LocalExecutor(), max_group=2,
+                  progress=lambda done, total: time.sleep(float(sys.argv[3])))
+""")
+
+
+def test_sigkill_then_restart_equals_uninterrupted_sweep(tmp_path):
+    """A sweep killed with SIGKILL part-way and restarted ends with exactly the trials and
+    results of an uninterrupted sweep; every trial is written complete exactly once."""
+    import json
+
+    spec_json = json.dumps(TINY)
+    ref = str(tmp_path / "ref.db")
+    with Store(ref) as st:
+        run_sweep(st, parse_spec(TINY), "quick", LocalExecutor(), max_group=2)
+
+    path = str(tmp_path / "killed.db")
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER)
+    proc = subprocess.Popen([sys.executable, str(driver), path, spec_json, "0.3"])
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if os.path.exists(path):
+            try:
+                done = sqlite3.connect(path).execute(
+                    "SELECT COUNT(*) FROM trials WHERE status IN ('solved','failed','diverged')").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if done >= 2:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = _completions(path)
+    assert 2 <= sum(before.values()) < 8, "the kill must land part-way through the sweep"
+
+    subprocess.run([sys.executable, str(driver), path, spec_json, "0"], check=True)
+    assert _outcome(path) == _outcome(ref)
+    assert len(_outcome(path)) == 8
+    assert set(_completions(path).values()) == {1}  # none lost, none run twice to completion
+    assert not [f for f in os.listdir(tmp_path / "killed.db.ckpt")] if (tmp_path / "killed.db.ckpt").exists() else True
+
+
+def test_process_executor_equals_in_process(tmp_path):
+    spec = parse_spec(TINY)
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with Store(a) as st:
+        run_sweep(st, spec, "quick", LocalExecutor())
+    with Store(b) as st, ProcessExecutor(2) as ex:
+        run_sweep(st, spec, "quick", ex)
+    assert _outcome(a) == _outcome(b)
+
+
+@pytest.mark.slow  # starting Ray takes most of a minute on 2 cores
+def test_ray_executor_equals_in_process(tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed (optional extra localrnn[ray])")
+    from localrnn.executors import RayExecutor
+
+    spec = parse_spec(TINY)
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with Store(a) as st:
+        run_sweep(st, spec, "quick", LocalExecutor())
+    with Store(b) as st, RayExecutor(num_cpus=2) as ex:
+        run_sweep(st, spec, "quick", ex)
+    assert _outcome(a) == _outcome(b)
