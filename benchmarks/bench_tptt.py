@@ -31,6 +31,10 @@ import time
 import jax
 import jax.numpy as jnp
 
+import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import cpu_peak_flops  # noqa: E402
+
 import localrnn  # noqa: F401  (x64 on; explicit dtypes below)
 from localrnn import get_task, init_params, make_rule
 
@@ -38,21 +42,9 @@ B, M, INNER = 20, 100, 10
 
 
 def cpu_peak_gflops(dtype) -> tuple[float, str]:
-    """A nominal peak from /proc/cpuinfo (cores x GHz x flops/cycle)."""
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        return float("nan"), "unknown CPU"
-    flags = next((ln for ln in info.splitlines() if ln.startswith("flags")), "")
-    mhz = next((float(ln.split(":")[1]) for ln in info.splitlines()
-                if ln.startswith("cpu MHz")), 0.0)
-    lanes = 16 if " avx512f" in flags else 8 if " avx2" in flags else 4  # float32 lanes
-    if jnp.dtype(dtype) == jnp.float64:
-        lanes //= 2
-    per_cycle = lanes * 2 * 2  # FMA = 2 flops, 2 FMA units
-    cores = os.cpu_count() or 1
-    how = f"{cores} cores x {mhz / 1e3:.2f} GHz x {per_cycle} flops/cycle"
-    return cores * mhz / 1e3 * per_cycle, how
+    """The machine's nominal peak (benchmarks/_machine.py), in GFLOP/s."""
+    peak, how = cpu_peak_flops(jnp.dtype(dtype).name)
+    return peak / 1e9, how
 
 
 def flops(rule: str, T: int, n: int, k: int) -> float:
