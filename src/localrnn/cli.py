@@ -300,10 +300,11 @@ def demo(
             r = train_one(cfg)
         console.print(summary_line(r), highlight=False)
         rows.append(r)
-    table = Table("task", "T", "rule", "status", "best accuracy", "iterations", "seconds",
+    table = Table("task", "T", "rule", "status", "best acc.", "iterations", "seconds",
                   title="localrnn demo (success = 0 errors on 10,000 validation samples)")
+    table.columns[0].no_wrap = True
     for r in rows:
-        table.add_row(r.config.task, str(r.config.length), r.config.rule, r.status,
+        table.add_row(r.config.task.replace("_", " "), str(r.config.length), r.config.rule, r.status,
                       f"{100 * r.best_accuracy:.2f}%", str(r.iterations), f"{r.seconds:.1f}")
     console.print(table)
     console.print("At T=10 the readout-only control solves temporal order too: the task is degenerate "
