@@ -16,6 +16,7 @@ driver writes it.
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -76,14 +77,15 @@ def _init_worker() -> None:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
-class Executor:
+class Executor(abc.ABC):
     """Base: ``run(jobs)`` yields ``(index, results)`` as jobs finish."""
 
     name = "base"
     workers = 1
 
+    @abc.abstractmethod
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, list[dict]]]:
-        raise NotImplementedError
+        """Run ``jobs``; yield each job's index and results as it finishes."""
 
     def close(self) -> None:
         pass
