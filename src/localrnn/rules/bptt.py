@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
 from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules._norms import ratio_penalty
 
 __all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
 
@@ -50,24 +51,12 @@ def loss_and_hidden_grads(params: Params, batch, loss: str = "cross_entropy"):
     return e_val, g_params, g_h
 
 
-def _safe_norm(a: jax.Array) -> jax.Array:
-    sq = jnp.sum(a * a)
-    return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
-
-
-def omega_ratio_penalty(j: jax.Array, g: jax.Array) -> jax.Array:
-    """``(||j|| / ||g|| - 1)^2``, 0 where either norm is 0."""
-    nj, ng = _safe_norm(j), _safe_norm(g)
-    ok = (nj > 0) & (ng > 0)
-    return jnp.where(ok, (nj / jnp.where(ok, ng, 1.0) - 1.0) ** 2, 0.0)
-
-
 def pascanu_omega(params: Params, x: jax.Array, dE_dh: jax.Array) -> jax.Array:
     """Omega of the module docstring with ``dE_dh`` (T, B, m) given (held constant)."""
     hs = _hidden_states_perturbed(params, x, jnp.zeros_like(dE_dh))
     g_next = jax.lax.stop_gradient(dE_dh[1:])
     carried = (g_next @ params.Whh.T) * (1.0 - jnp.tanh(hs[:-1]) ** 2)
-    return jnp.sum(jax.vmap(omega_ratio_penalty)(carried, g_next))
+    return jnp.sum(jax.vmap(ratio_penalty)(carried, g_next))
 
 
 class BPTTOptions(BaseModel):
