@@ -77,7 +77,7 @@ def prepare(name: str, T: int, dtype):
     task = get_task("random_permutation")
     params = init_params(jax.random.PRNGKey(0), task.n_in, M, task.n_out, dtype)
     batch = task.sample(jax.random.PRNGKey(1), T, B, dtype)
-    rule, run = iteration_fn(name, task.loss, dict(localrnn.get_rule(name).hparams), 0.01, dtype)
+    rule, run = iteration_fn(name, task.loss, localrnn.get_rule(name).defaults, 0.01, dtype)
     state = rule.init(jax.random.PRNGKey(2), params)
     call = lambda: jax.block_until_ready(run(params, state, batch))  # noqa: E731
     call()  # compile

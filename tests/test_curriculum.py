@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from localrnn.curriculum import highest_solved, run_curriculum
-from localrnn.executors import LocalExecutor
-from localrnn.spec import parse_spec
-from localrnn.store import Store
+from localrnn.experiments.curriculum import highest_solved, run_curriculum
+from localrnn.experiments.executors import LocalExecutor
+from localrnn.experiments.spec import parse_spec
+from localrnn.experiments.store import Store
 
 
 def _spec(lr=0.1, max_length=20, **curriculum):

@@ -72,7 +72,7 @@ def test_option_errors_name_the_field():
 def test_registry_and_derive_options():
     rule = get_rule("lra")
     assert set(rule.hparams) == {"target_step", "c0", "c1", "reg_lambda"}
-    assert rule.hparams["c0"] == rule.hparams["c1"] == 1.0 and rule.hparams["reg_lambda"] == 0.0
+    assert rule.defaults["c0"] == rule.defaults["c1"] == 1.0 and rule.defaults["reg_lambda"] == 0.0
     assert not resolve_options("lra", {}).regularize
     assert resolve_options("lra", {}, {"reg_lambda": 0.1}).regularize
     assert make_rule("lra", variant="reference").validation_initial_state == "reference"

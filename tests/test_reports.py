@@ -9,10 +9,10 @@ import pytest
 
 from localrnn.cli import main
 from localrnn.config import TrainConfig
-from localrnn.report import find_experiment, make_report, mean_ci, paper_value
+from localrnn.experiments.report import find_experiment, make_report, mean_ci, paper_value
 from localrnn.rules._base import Rule
-from localrnn.spec import parse_spec, plan
-from localrnn.store import Store
+from localrnn.experiments.spec import parse_spec, plan
+from localrnn.experiments.store import Store
 
 T1 = {"name": "table1", "title": "T1", "seeds": 2,
       "grid": {"task": ["temporal_order"], "length": [10, 20]},
@@ -110,8 +110,8 @@ def _fake_lra_rule(T):
 
 
 def test_record_run_and_gradient_flow_figure(tmp_path):
-    from localrnn.diagnostics import RECORD_KEYS, record_run
-    from localrnn.report import gradient_flow_figure
+    from localrnn.experiments.diagnostics import RECORD_KEYS, record_run
+    from localrnn.experiments.report import gradient_flow_figure
 
     cfg = TrainConfig(task="random_permutation", length=6, rule="bptt", hidden=8, batch=5, val_size=200,
                       max_iters=40, lr=0.05)
@@ -132,7 +132,7 @@ def test_record_run_and_gradient_flow_figure(tmp_path):
 
 
 def test_sensitivity_figure(tmp_path):
-    from localrnn.report import sensitivity_figure
+    from localrnn.experiments.report import sensitivity_figure
 
     trials = [{"status": "failed", "best_accuracy": 0.5 + 0.1 * lam + 0.01 * s,
                "labels": {"task": "temporal_order", "length": 20, "reg_lambda": lam, "seed": s}}

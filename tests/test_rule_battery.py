@@ -31,7 +31,7 @@ T, B, M = 10, 6, 12
 def _setup(name, hp_over, seed=0, dtype=jnp.float64, record=False, task="temporal_order"):
     t = get_task(task)
     rdef = get_rule(name)
-    hp_values = {**rdef.hparams, **hp_over}
+    hp_values = {**rdef.defaults, **hp_over}
     rule = rdef.build(resolve_options(name, {}, hp_values), t.loss, record)
     kp, kb, kr = jax.random.split(jax.random.PRNGKey(seed), 3)
     params = init_params(kp, t.n_in, M, t.n_out, dtype)

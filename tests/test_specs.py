@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from localrnn.cli import main
-from localrnn.spec import SpecError, load_spec, parse_spec, plan
+from localrnn.experiments.spec import SpecError, load_spec, parse_spec, plan
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from localrnn.config import TrainConfig
-from localrnn.store import Store
+from localrnn.experiments.store import Store
 
 
 def _cfg(**kw):

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from localrnn.executors import LocalExecutor, ProcessExecutor
-from localrnn.spec import parse_spec
-from localrnn.store import Store
-from localrnn.sweep import make_jobs, run_sweep
+from localrnn.experiments.executors import LocalExecutor, ProcessExecutor
+from localrnn.experiments.spec import parse_spec
+from localrnn.experiments.store import Store
+from localrnn.experiments.sweep import make_jobs, run_sweep
 
 TINY = {"name": "tiny", "seeds": 2,
         "fixed": {"task": "temporal_order", "length": 10, "hidden": 8, "batch": 5, "val_size": 200,
@@ -37,7 +37,7 @@ def _completions(path):
 def test_jobs_group_by_structure_and_split_for_workers():
     spec = parse_spec({**TINY, "arms": [{"name": "B", "rule": "bptt", "grid": {"lr": [0.1, 0.01], "length": [10, 12]}},
                                         {"name": "R", "rule": "readout", "grid": {"lr": [0.1]}}]})
-    from localrnn.spec import plan
+    from localrnn.experiments.spec import plan
 
     trials = plan(spec, "quick")
     jobs = make_jobs(trials, workers=1)
@@ -67,10 +67,10 @@ def test_sweep_skips_complete_trials(tmp_path):
 _DRIVER = textwrap.dedent("""
     import sys, time, json
     import localrnn
-    from localrnn.executors import LocalExecutor
-    from localrnn.spec import parse_spec
-    from localrnn.store import Store
-    from localrnn.sweep import run_sweep
+    from localrnn.experiments.executors import LocalExecutor
+    from localrnn.experiments.spec import parse_spec
+    from localrnn.experiments.store import Store
+    from localrnn.experiments.sweep import run_sweep
     spec = parse_spec(json.loads(sys.argv[2]))
     with Store(sys.argv[1]) as st:
         run_sweep(st, spec, "quick", LocalExecutor(), max_group=2,
@@ -130,7 +130,7 @@ def test_process_executor_equals_in_process(tmp_path):
 @pytest.mark.slow  # starting Ray takes most of a minute on 2 cores
 def test_ray_executor_equals_in_process(tmp_path):
     pytest.importorskip("ray", reason="ray is not installed (optional extra localrnn[ray])")
-    from localrnn.executors import RayExecutor
+    from localrnn.experiments.executors import RayExecutor
 
     spec = parse_spec(TINY)
     a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")

@@ -258,7 +258,7 @@ def test_float32_dtype_preserved():
 
 def test_options_and_defaults():
     rd = get_rule("tptt")
-    assert dict(rd.hparams) == {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "momentum": 0.9}
+    assert rd.defaults == {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "momentum": 0.9}
     o = rd.options()
     assert o.inverse_optimizer == "nesterov" and o.wxh_by_bptt is False and o.noise is False
     with pytest.raises(Exception, match="inverse_optimizer"):

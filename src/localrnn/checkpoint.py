@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from localrnn.results import RunResult
+
 __all__ = ["save", "load", "exists"]
 
 _FORMAT = 1
@@ -51,8 +53,6 @@ def load(path: str, template: Any, configs: Sequence[Any]):
     ``template`` is a freshly initialized state of the same structure; shapes
     and dtypes must match it.
     """
-    from localrnn.train import RunResult
-
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         if meta.get("format") != _FORMAT:

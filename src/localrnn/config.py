@@ -90,7 +90,7 @@ class TrainConfig(BaseModel):
     @property
     def resolved_hparams(self) -> dict[str, float]:
         """The rule's hyper-parameters with defaults filled in."""
-        return {**get_rule(self.rule).hparams, **self.hparams}
+        return {**get_rule(self.rule).defaults, **self.hparams}
 
     @property
     def resolved_options(self):

@@ -47,7 +47,7 @@ def lra_gradients(params: Params, x: jax.Array, y: jax.Array, loss: str = "cross
     ((100, 100), (20, 100, 100))
     >>> ref = localrnn.lra_gradients(params, x, y, inner_steps=10, target_step=0.1, variant="reference")
     """
-    hp = {k: options.pop(k, v) for k, v in HPARAMS.items()}
+    hp = {k: options.pop(k, h.default) for k, h in HPARAMS.items()}
     opts = LRAOptions(**options)
     opts = opts.model_copy(update={"regularize": opts.regularize or hp["reg_lambda"] != 0})
     dt = params.Whh.dtype

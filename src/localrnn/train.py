@@ -16,7 +16,6 @@ if the loss or the new parameters are not finite the config is *diverged*.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -28,6 +27,7 @@ from localrnn import checkpoint as ckpt
 from localrnn.config import TrainConfig
 from localrnn.losses import global_loss
 from localrnn.model import Params, forward, init_params
+from localrnn.results import RunResult
 from localrnn.rules import Rule, get_rule
 from localrnn.tasks import VALIDATION_CHUNK, Task, get_task, validation_batch
 
@@ -46,32 +46,6 @@ class TrainState(NamedTuple):
     key: jax.Array
     iteration: jax.Array  # int: iterations done
     diverged: jax.Array  # bool
-
-
-@dataclass
-class RunResult:
-    """Outcome of one config: status solved | failed | diverged | interrupted."""
-
-    config: TrainConfig
-    status: str = "running"
-    best_accuracy: float = 0.0
-    best_iteration: int = 0
-    iterations: int = 0
-    seconds: float = 0.0
-    stale: int = 0
-    stop_reason: str = ""
-    history: list[dict[str, float]] = field(default_factory=list)
-    params: Params | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """The JSON summary of the CLI: status, best_accuracy, iterations, seconds, config."""
-        return {
-            "status": self.status, "best_accuracy": self.best_accuracy,
-            "iterations": self.iterations, "best_iteration": self.best_iteration,
-            "stop_reason": self.stop_reason,
-            "seconds": round(self.seconds, 3), "run_id": self.config.run_id(),
-            "config": self.config.model_dump(mode="json"),
-        }
 
 
 # -- optimizer -----------------------------------------------------------------

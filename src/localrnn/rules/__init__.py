@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from localrnn.rules._base import NoOptions, Rule, RuleDef
+from localrnn.rules._base import Hparam, NoOptions, Rule, RuleDef
 from localrnn.rules import bptt as _bptt
 from localrnn.rules import lra as _lra
 from localrnn.rules import readout as _readout
 from localrnn.rules import tptt as _tptt
 
-__all__ = ["Rule", "RuleDef", "NoOptions", "RULES", "register", "get_rule", "make_rule",
+__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "RULES", "register", "get_rule", "make_rule",
            "resolve_options"]
 
 RULES: dict[str, RuleDef] = {}
@@ -44,7 +44,7 @@ def resolve_options(name: str, options: dict[str, Any] | None = None,
     """Validated static options of rule ``name`` (pydantic errors name the field)."""
     rule = get_rule(name)
     opts = rule.options(**(options or {}))
-    full = {**rule.hparams, **(hparams or {})}
+    full = {**rule.defaults, **(hparams or {})}
     return rule.derive_options(opts, full)
 
 

@@ -19,15 +19,17 @@ jit- and vmap-compatible function::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from localrnn.model import Params
 
-__all__ = ["Rule", "RuleDef", "NoOptions"]
+__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions"]
 
 Batch = tuple[jax.Array, jax.Array]
 Hparams = Mapping[str, jax.Array]
@@ -54,25 +56,64 @@ class NoOptions(BaseModel):
 
 
 @dataclass(frozen=True)
+class Hparam:
+    """A traced hyper-parameter, declared once: everything else (CLI flag, help,
+    range checks, spec validation, ``localrnn rules``) is derived from it.
+
+    ``low``/``high``: allowed closed range (None = unbounded); values must be finite.
+    ``switches``: name of a boolean static option that a non-zero value turns on
+    (e.g. ``reg_lambda`` switches ``regularize`` on), so that a zero weight costs nothing.
+    """
+
+    default: float
+    help: str
+    low: float | None = 0.0
+    high: float | None = None
+    switches: str | None = None
+
+    def check(self, name: str, value: float) -> str | None:
+        """None if ``value`` is allowed, else what is wrong (one phrase naming the range)."""
+        if not math.isfinite(value):
+            return f"must be finite, got {value}"
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return f"must be in {self.range_text()}, got {value}"
+        return None
+
+    def range_text(self) -> str:
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        return f"[{lo}, {hi}]"
+
+
+@dataclass(frozen=True)
 class RuleDef:
-    """A registered rule.
+    """A registered rule, declared once.
 
     ``options``: pydantic model (frozen, extra="forbid") of static, structural
-    options; two configs with different options compile different programs.
-    ``hparams``: traced hyper-parameters with their defaults.
+    options; each field's ``description`` is its help text and its constraints
+    (``ge``, ``Literal``) its allowed values. Two configs with different options
+    compile different programs.
+    ``hparams``: traced hyper-parameters, name -> :class:`Hparam`.
     ``build(options, loss, record) -> Rule`` where ``loss`` names the task's
     global loss ("cross_entropy" | "mse").
-    ``derive_options(options, hparams) -> options`` lets a rule turn a value into
-    a structural switch (e.g. skip a regularizer whose weight is 0).
     """
 
     name: str
     summary: str
     options: type[BaseModel]
-    hparams: Mapping[str, float]
+    hparams: Mapping[str, Hparam]
     build: Callable[[BaseModel, str, bool], Rule]
-    derive_options: Callable[[BaseModel, Mapping[str, float]], BaseModel] = field(
-        default=lambda options, hparams: options)
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Default value of every traced hyper-parameter."""
+        return {k: h.default for k, h in self.hparams.items()}
+
+    def derive_options(self, options: BaseModel, hparams: Mapping[str, float]) -> BaseModel:
+        """Turn on each option that a non-zero hyper-parameter switches on (``Hparam.switches``)."""
+        update = {h.switches: True for k, h in self.hparams.items()
+                  if h.switches and bool(np.any(np.asarray(hparams.get(k, h.default)) != 0))}
+        return options.model_copy(update=update) if update else options
 
 
 def zero_state(key: jax.Array, params: Params) -> tuple:

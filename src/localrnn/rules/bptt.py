@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
-from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
 from localrnn.rules._norms import ratio_penalty
 
 __all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
@@ -81,15 +81,11 @@ def _build(options: BPTTOptions, loss: str, record: bool) -> Rule:
     return Rule("bptt", zero_state, step)
 
 
-def _derive(options: BPTTOptions, hparams) -> BPTTOptions:
-    return options.model_copy(update={"regularize": options.regularize or hparams["reg_lambda"] != 0})
-
-
 RULE = RuleDef(
     name="bptt",
     summary="backpropagation through time (exact gradient; optional Pascanu regularizer)",
     options=BPTTOptions,
-    hparams={"reg_lambda": 0.0},
+    hparams={"reg_lambda": Hparam(0.0, "weight lambda of Pascanu's regularizer Omega (0 = off)",
+                                  switches="regularize")},
     build=_build,
-    derive_options=_derive,
 )

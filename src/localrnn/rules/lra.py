@@ -74,7 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states
-from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
 from localrnn.rules._lra_math import (local_loss_parts, normalize, omega_alg2, omega_alg2_grad_h,
                                       omega_code, omega_code_grad_h, safe_norm)
 
@@ -91,7 +91,13 @@ REFERENCE_SETTINGS: dict[str, str] = {
 }
 
 #: traced hyper-parameters and their defaults
-HPARAMS: dict[str, float] = {"target_step": 1.0, "c0": 1.0, "c1": 1.0, "reg_lambda": 0.0}
+HPARAMS: dict[str, Hparam] = {
+    "target_step": Hparam(1.0, "gamma: step of each target update (eq. 4)"),
+    "c0": Hparam(1.0, "normalization constant of the weight updates (0 = no normalization)"),
+    "c1": Hparam(1.0, "normalization constant of the target displacements (0 = none)"),
+    "reg_lambda": Hparam(0.0, "lambda of Algorithm 2's regularizer (0 = Algorithm 1)",
+                         switches="regularize"),
+}
 
 
 class LRAOptions(BaseModel):
@@ -437,16 +443,10 @@ def _build(options: LRAOptions, loss: str, record: bool) -> Rule:
     return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
 
 
-def _derive(options: LRAOptions, hparams) -> LRAOptions:
-    return options.model_copy(
-        update={"regularize": options.regularize or bool(np.any(np.asarray(hparams["reg_lambda"]) != 0))})
-
-
 RULE = RuleDef(
     name="lra",
     summary="RNN-LRA-diff (Algorithm 1; Algorithm 2 regularizer when reg_lambda != 0)",
     options=LRAOptions,
     hparams=HPARAMS,
     build=_build,
-    derive_options=_derive,
 )

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict
 
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal, readout
-from localrnn.rules._base import Rule, RuleDef
+from localrnn.rules._base import Hparam, Rule, RuleDef
 
 __all__ = [
     "RULE", "TPTTOptions", "TPTTState", "SPECTRAL_RADIUS_LIMIT",
@@ -265,15 +265,16 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
                                "spectral_radius_Vhh": SPECTRAL_RADIUS_LIMIT})
 
 
-def _derive(options: TPTTOptions, hparams) -> TPTTOptions:
-    return options.model_copy(update={"noise": options.noise or hparams["sigma"] != 0})
-
-
 RULE = RuleDef(
     name="tptt",
     summary="target propagation through time (Manchev & Spratling 2020) with a learned inverse",
     options=TPTTOptions,
-    hparams={"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "momentum": 0.9},
+    hparams={
+        "alpha_i": Hparam(0.1, "step of the first target, hhat_{T-1} = h_{T-1} - alpha_i dE/dh_{T-1}"),
+        "alpha_g": Hparam(0.001, "learning rate of the inverse mapping G"),
+        "sigma": Hparam(0.0, "std of the Gaussian noise on the inverse's inputs (0 = none)",
+                        switches="noise"),
+        "momentum": Hparam(0.9, "Nesterov momentum of the inverse's optimizer", high=0.999),
+    },
     build=_build,
-    derive_options=_derive,
 )

@@ -129,7 +129,7 @@ class ReportSpec(_Strict):
     rows: list[str] = Field(default_factory=lambda: ["task", "arm"])
     columns: str = "length"
     control: str | None = Field(None, description="arm shown beside the others as the readout-only control")
-    paper: str | None = Field(None, description="key of the paper's numbers (localrnn.report.paper)")
+    paper: str | None = Field(None, description="key of the paper's numbers (localrnn.experiments.report.paper)")
     x: str | None = Field(None, description="figure x axis (figure5: reg_lambda)")
 
 

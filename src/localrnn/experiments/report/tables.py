@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from localrnn.report.paper import paper_value
+from localrnn.experiments.report.paper import paper_value
 
 __all__ = ["Table", "mean_ci", "grid_table", "ladder_table", "render"]
 
@@ -199,7 +199,7 @@ def ladder_table(ladders: dict[str, list[dict]], spec: dict, title: str | None =
 
 
 def _highest(steps: list[dict]) -> int:
-    from localrnn.curriculum import highest_solved
+    from localrnn.experiments.curriculum import highest_solved
 
     return highest_solved(steps)
 

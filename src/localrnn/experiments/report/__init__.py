@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from localrnn.report.figures import gradient_flow_figure, sensitivity_figure
-from localrnn.report.paper import PAPER, paper_value
-from localrnn.report.tables import Table, grid_table, ladder_table, mean_ci, render
+from localrnn.experiments.report.figures import gradient_flow_figure, sensitivity_figure
+from localrnn.experiments.report.paper import PAPER, paper_value
+from localrnn.experiments.report.tables import Table, grid_table, ladder_table, mean_ci, render
 
 __all__ = ["Report", "make_report", "find_experiment", "Table", "grid_table", "ladder_table", "render",
            "mean_ci", "gradient_flow_figure", "sensitivity_figure", "PAPER", "paper_value"]

@@ -97,8 +97,8 @@ def run_diagnostics(store, spec, budget: str, *, progress=None, source: str = "s
     import hashlib
     import json
 
-    from localrnn.spec import active_arms, plan
-    from localrnn.sweep import experiment_name
+    from localrnn.experiments.spec import active_arms, plan
+    from localrnn.experiments.sweep import experiment_name
 
     trials = plan(spec, budget, source)
     _, notes = active_arms(spec, source)

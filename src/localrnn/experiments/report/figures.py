@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from localrnn.report.tables import mean_ci
+from localrnn.experiments.report.tables import mean_ci
 
 __all__ = ["gradient_flow_figure", "sensitivity_figure"]
 

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from localrnn.executors import Executor, Job, LocalExecutor
-from localrnn.spec import ExperimentSpec, PlannedTrial, active_arms, plan
-from localrnn.store import Store
+from localrnn.experiments.executors import Executor, Job, LocalExecutor
+from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
+from localrnn.experiments.store import Store
 
 __all__ = ["SweepSummary", "experiment_name", "make_jobs", "run_sweep", "run_trials"]
 
@@ -107,7 +107,7 @@ def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, dict | No
 
 
 def _no_checkpoint_executors():
-    from localrnn.executors import RayExecutor
+    from localrnn.experiments.executors import RayExecutor
 
     return (RayExecutor,)
 

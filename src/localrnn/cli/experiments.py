@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from localrnn.cli import Device, UsageError, _choose_device, app
+from localrnn.cli.app import Device, UsageError, _choose_device, app
 
 TARGETS = ("table1", "table2", "table3", "table4", "table5", "figure2", "figure3", "figure4", "figure5")
 
@@ -46,13 +46,13 @@ DeviceOpt = Annotated[Device, typer.Option("--device", help="local executor: cpu
 
 
 def _store_path(store: str | None) -> str:
-    from localrnn.store import default_store_path
+    from localrnn.experiments.store import default_store_path
 
     return store or default_store_path()
 
 
 def _load(path: str):
-    from localrnn.spec import SpecError, load_spec
+    from localrnn.experiments.spec import SpecError, load_spec
 
     try:
         return load_spec(path)
@@ -66,7 +66,7 @@ def _check_budget(spec, budget: str, source: str) -> None:
 
 
 def _executor(name: ExecutorName, address: str | None, workers: int | None):
-    from localrnn.executors import make_executor
+    from localrnn.experiments.executors import make_executor
 
     if workers is not None and workers < 1:
         raise UsageError(f"--workers: must be >= 1, got {workers}")
@@ -96,23 +96,23 @@ def _progress(console: Console, label: str):
     return cb
 
 
-def _spec_dir(specs: str | None) -> Path:
+def _spec_dir(specs: str | None):
+    """Where ``reproduce`` finds its specs: ``--specs``, ``$LOCALRNN_EXPERIMENTS``, or the
+    paper's specs shipped inside the package (``localrnn/paper/specs``)."""
     if specs:
         return Path(specs)
     env = os.environ.get("LOCALRNN_EXPERIMENTS")
     if env:
         return Path(env)
-    if Path("experiments").is_dir():
-        return Path("experiments")
-    import localrnn
+    from localrnn.paper import spec_dir
 
-    return Path(localrnn.__file__).resolve().parents[2] / "experiments"
+    return spec_dir()
 
 
 def _run_spec(store, spec, budget: str, executor, console: Console, source: str, warm_start=None) -> str:
     """Run what is missing of one spec; returns the experiment name."""
     if spec.kind == "curriculum":
-        from localrnn.curriculum import run_curriculum
+        from localrnn.experiments.curriculum import run_curriculum
 
         s = run_curriculum(store, spec, budget, executor, warm_start=warm_start,
                            progress=lambda m: console.print(f"  {m}", highlight=False), source=source)
@@ -121,7 +121,7 @@ def _run_spec(store, spec, budget: str, executor, console: Console, source: str,
         console.print(f"{s.experiment}: {s.ran} trials trained", highlight=False)
         return s.experiment
     if spec.kind == "diagnostics":
-        from localrnn.diagnostics import run_diagnostics
+        from localrnn.experiments.diagnostics import run_diagnostics
 
         s = run_diagnostics(store, spec, budget, progress=lambda m: console.print(f"  {m}", highlight=False),
                             source=source)
@@ -129,7 +129,7 @@ def _run_spec(store, spec, budget: str, executor, console: Console, source: str,
             console.print(f"note: {n}", highlight=False)
         console.print(f"{s['experiment']}: {s['ran']} of {s['total']} runs recorded now", highlight=False)
         return s["experiment"]
-    from localrnn.sweep import run_sweep
+    from localrnn.experiments.sweep import run_sweep
 
     s = run_sweep(store, spec, budget, executor, progress=_progress(console, spec.name), source=source)
     for n in s.notes:
@@ -152,7 +152,7 @@ def sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a grid spec: every trial not yet complete in the store, vmapped by shared structure."""
-    from localrnn.spec import SpecError, plan
+    from localrnn.experiments.spec import SpecError, plan
 
     spec = _load(spec_file)
     _check_budget(spec, budget, spec_file)
@@ -170,7 +170,7 @@ def sweep(
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
-    from localrnn.store import Store
+    from localrnn.experiments.store import Store
 
     with Store(_store_path(store)) as st, ex:
         name = _run_spec(st, spec, budget, ex, console, spec_file)
@@ -200,8 +200,8 @@ def curriculum(
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
-    from localrnn.report import make_report
-    from localrnn.store import Store
+    from localrnn.experiments.report import make_report
+    from localrnn.experiments.store import Store
 
     with Store(_store_path(store)) as st, ex:
         name = _run_spec(st, spec, budget, ex, console, spec_file, warm_start=warm_start)
@@ -228,7 +228,7 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List stored trials, filtered."""
-    from localrnn.store import STATUSES, Store
+    from localrnn.experiments.store import STATUSES, Store
 
     path = _store_path(store)
     if not os.path.exists(path):
@@ -278,8 +278,8 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a table or write a figure from the results store alone (no training)."""
-    from localrnn.report import find_experiment, make_report
-    from localrnn.store import Store
+    from localrnn.experiments.report import find_experiment, make_report
+    from localrnn.experiments.store import Store
 
     path = _store_path(store)
     if not os.path.exists(path):
@@ -324,8 +324,8 @@ def reproduce(
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
-    from localrnn.report import make_report
-    from localrnn.store import Store
+    from localrnn.experiments.report import make_report
+    from localrnn.experiments.store import Store
 
     reports = []
     t0 = time.perf_counter()

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from localrnn.executors import Executor, LocalExecutor
-from localrnn.spec import ExperimentSpec, PlannedTrial, active_arms, plan
-from localrnn.store import Store
-from localrnn.sweep import MAX_GROUP, experiment_name, run_trials
+from localrnn.experiments.executors import Executor, LocalExecutor
+from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
+from localrnn.experiments.store import Store
+from localrnn.experiments.sweep import MAX_GROUP, experiment_name, run_trials
 
 __all__ = ["CurriculumSummary", "run_curriculum", "highest_solved"]
 
