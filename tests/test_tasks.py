@@ -1,4 +1,4 @@
-"""Task generators against SPEC section 2."""
+"""Task generators against docs/tasks.md (Pascanu, Mikolov & Bengio 2013's generators)."""
 
 import jax
 import jax.numpy as jnp
@@ -38,9 +38,9 @@ def _positions(x, symbols):
 
 @pytest.mark.parametrize("name,ranges", [
     ("temporal_order", lambda T, f: [(f, 2 * f), (T // 2, T // 2 + f)]),
-    ("temporal_order_3bit", lambda T, f: [(f, 2 * f), (3 * f, 4 * f), (6 * f, 7 * f)]),
+    ("temporal_order_3bit", lambda T, f: [(f, 2 * f), (int(0.3 * T), int(0.3 * T) + f), (int(0.6 * T), int(0.6 * T) + f)]),
 ])
-@pytest.mark.parametrize("length", [10, 20, 37])
+@pytest.mark.parametrize("length", [10, 20, 24, 37])
 def test_temporal_order_markers(name, ranges, length):
     x, y = _draw(name, length)
     assert set(np.unique(x)) == {0.0, 1.0} and np.all(x.sum(-1) == 1)
@@ -64,6 +64,14 @@ def test_temporal_order_markers(name, ranges, length):
     # distractors uniform over 2..5
     d = np.bincount(sym[~marked], minlength=6)[2:]
     assert stats.chisquare(d).pvalue > 1e-4
+
+
+def test_3bit_positions_at_T24_follow_pascanu_not_multiples_of_f():
+    """T = 24, f = 2: p0 in [2, 4), p1 in [7, 9) (int(0.3*24) = 7, not 3f = 6), p2 in [14, 16) (not 12)."""
+    x, _ = _draw("temporal_order_3bit", 24, n=20_000)
+    sym, marked = _positions(x, [0, 1])
+    t = np.nonzero(marked)[1].reshape(-1, 3)
+    assert [sorted(set(t[:, j].tolist())) for j in range(3)] == [[2, 3], [7, 8], [14, 15]]
 
 
 @pytest.mark.parametrize("length", [2, 10, 50])

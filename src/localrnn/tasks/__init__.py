@@ -1,4 +1,4 @@
-"""Task registry (SPEC.md section 2).
+"""Task registry (docs/tasks.md).
 
 A :class:`Task` bundles a generator with its sizes, its global loss and its
 success test. ``TASKS`` maps the canonical name (``temporal_order``) to the task;
@@ -59,7 +59,7 @@ TASKS: dict[str, Task] = {
         Task("temporal_order", 6, 4, "cross_entropy", 10, 0.25,
              "two bits at t in [T/10, 2T/10) and [T/2, T/2+T/10); 4 classes", synthetic.temporal_order),
         Task("temporal_order_3bit", 6, 8, "cross_entropy", 10, 0.125,
-             "three bits at [T/10,2T/10), [3T/10,4T/10), [6T/10,7T/10); 8 classes",
+             "three bits at [T/10,2T/10), [0.3T,0.3T+T/10), [0.6T,0.6T+T/10); 8 classes",
              synthetic.temporal_order_3bit),
         Task("random_permutation", 100, 100, "cross_entropy", 2, 0.5,
              "recall the bit at t=0 after T-1 random symbols", synthetic.random_permutation),
