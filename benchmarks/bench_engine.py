@@ -19,7 +19,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import localrnn  # noqa: E402,F401
-from _machine import cpu_peak_flops, median_time  # noqa: E402
+from _machine import measured_matmul_peak, median_time  # noqa: E402
 from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.tasks import get_task  # noqa: E402
 from localrnn.train import _build_program, _hparams_array  # noqa: E402
@@ -51,8 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer lengths and configs (smoke test)")
     args = ap.parse_args()
-    peak, peak_note = cpu_peak_flops()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; peak assumed: {peak_note}\n")
+    peak, peak_note = measured_matmul_peak()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; peak: {peak_note}\n")
 
     print("BPTT, random permutation, batch 20, hidden 100, float32, SGD")
     print(f"{'T':>5} {'s/iter':>10} {'MFLOP/iter':>11} {'GFLOP/s':>9} {'% peak':>7}")

@@ -17,8 +17,7 @@ T-batched m x m product; with n = m an input product costs the same):
         scan G(x_t, zhat_t) (2U), dWhh, dWxh (2U)                                  = 8U
 (+ the readout, 2-3 x 2 B m k, negligible). The spectral radii in ``record``
 are not read here, so XLA drops them (as in the training loop).
-Peak: cores x clock x flops/cycle (FMA width from /proc/cpuinfo flags, 2 FMA units),
-or ``--peak-gflops``; on a GPU pass ``--peak-gflops``.
+Peak: a large matmul measured in the run (benchmarks/_machine.py), or ``--peak-gflops``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import jax.numpy as jnp
 
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _machine import cpu_peak_flops  # noqa: E402
+from _machine import measured_matmul_peak  # noqa: E402
 
 import localrnn  # noqa: F401  (x64 on; explicit dtypes below)
 from localrnn import get_task, init_params, make_rule
@@ -42,8 +41,8 @@ B, M, INNER = 20, 100, 10
 
 
 def cpu_peak_gflops(dtype) -> tuple[float, str]:
-    """The machine's nominal peak (benchmarks/_machine.py), in GFLOP/s."""
-    peak, how = cpu_peak_flops(jnp.dtype(dtype).name)
+    """This machine's matmul peak, measured in the run (benchmarks/_machine.py), in GFLOP/s."""
+    peak, how = measured_matmul_peak(jnp.dtype(dtype).name)
     return peak / 1e9, how
 
 
