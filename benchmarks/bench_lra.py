@@ -1,17 +1,28 @@
-"""Speed of the ``lra`` rule: seconds per training iteration (LRA update + SGD apply, jitted,
-after warm-up, median of repeats) on temporal order, batch 20, hidden 100, beside the literal
-oracle (tests/oracles/lra_literal.py, eager; one iteration timed), plus config-iterations per
-second with 1, 8 and 32 configurations vmapped into one program.
+"""Speed of the ``lra`` rule, and of the published LRA code beside it when given.
 
     python benchmarks/bench_lra.py [--quick]
+    python benchmarks/bench_lra.py --published-code DIR [--published-python PY] [--iters N]
 
-XLA runs single-threaded (one process per core is the CPU executor's plan, DESIGN.md); set
-XLA_FLAGS yourself to override. FLOPs counted (dense matmuls only, the O(T K m^2) term of
-paper III-B plus the forward pass and the per-layer weight updates):
+Without ``--published-code`` it prints localrnn's own figures only: seconds per iteration of the
+rule step + SGD apply (jitted, fixed batch, temporal order, B=20, m=100), its FLOP rate and the
+fraction of this machine's matmul peak measured in the same run (benchmarks/_machine.py), beside
+the literal oracle (tests/oracles/lra_literal.py, eager; not with --quick); then config-iterations
+per second with 1, 8 and 32 configurations vmapped into one program.
+
+With ``--published-code DIR`` (DIR: a checkout of the published repository nmanchev/lra-rnn) it
+then times, in the same run and at the same settings (temporal order, T=30, K=10, lambda=0.1,
+gamma=1, c0=c1=1, MSE local loss, B=20, m=100, SGD lr 0.1, float32), the published ``SRNN.train``
+loop (torch, ``--published-threads`` threads, run by ``--published-python``, default this
+interpreter: localrnn itself does not need torch) and localrnn's ``train`` loop (batch generation,
+rule step, SGD), and prints both seconds per iteration and their ratio. No figure measured
+elsewhere is printed.
+
+XLA runs single-threaded (the CPU executor runs one single-threaded process per core); set
+XLA_FLAGS yourself to override. FLOPs counted (dense matmuls only; the O(T K m^2) term of the
+paper's section III-B plus the forward pass and the per-layer weight updates):
     4 B m^2 K (T-1)   inner target search (one forward, one backward product per step)
   + 2 B m^2 T         forward pass
   + 4 B m^2 T         per-layer delta -> weight outer products (Whh; Wxh is n x m, n = 6, ignored)
-and fraction of peak against the nominal single-core peak of the machine (see PEAK_GFLOPS).
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -30,21 +43,28 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import localrnn  # noqa: E402
+from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.model import Params  # noqa: E402
 from localrnn.rules import make_rule  # noqa: E402
+from localrnn.train import train  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
 from oracles.lra_literal import lra_literal  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import cpu_peak_flops  # noqa: E402
+sys.path.insert(0, str(HERE))
+from _machine import measured_matmul_peak  # noqa: E402
 
-#: nominal single-core peak, GFLOP/s (this benchmark runs XLA single-threaded)
-PEAK_GFLOPS = {d: cpu_peak_flops(d, cores=1)[0] / 1e9 for d in ("float32", "float64")}
 B, M, LR = 20, 100, 0.1
+#: the six published-code options of the ``reference`` preset, spelled out for the literal oracle
+REFERENCE_OPTIONS = dict(local_grads="unrolled", inner_reference="forward", normalization="reference",
+                         layer_loss="shifted", regularizer="reference")
+#: the side-by-side case: the published code's settings at T=30, K=10, lambda=0.1
+SIDE_BY_SIDE = dict(length=30, inner_steps=10, reg_lambda=0.1, target_step=1.0, c=1.0, lr=0.1)
 
 
 def flops(T: int, K: int) -> float:
+    """Dense-matmul FLOPs of one LRA-diff iteration (module docstring)."""
     return 4 * B * M * M * K * (T - 1) + 2 * B * M * M * T + 4 * B * M * M * T
 
 
@@ -79,18 +99,27 @@ def _time(fn, args, inner, repeats):
     return float(np.median(ts)), float(np.min(ts))
 
 
-def per_iteration(quick: bool):
-    print("seconds per iteration (median [min] of repeats), temporal order, B=20, m=100, "
-          "gamma=1, c0=c1=1")
-    print(f"{'T':>3} {'K':>3} {'lambda':>6} {'variant':>9} {'dtype':>8} {'compile s':>9} "
+def _oracle_seconds(params, x, y, K, lam, variant):
+    """Seconds of one eager iteration of the literal oracle (float64)."""
+    t0 = time.perf_counter()
+    opts = REFERENCE_OPTIONS if variant == "reference" else {}
+    g = lra_literal(params, x, y, inner_steps=K, reg_lambda=lam, **opts)
+    jax.tree.map(lambda p, d: p - LR * d, params,
+                 Params(*(g[f"grad_{k}"] for k in ("Wxh", "Whh", "bh", "Why", "by"))))
+    return time.perf_counter() - t0
+
+
+def per_iteration(quick: bool, peak: dict[str, float]):
+    print("seconds per iteration (median [min] of repeats), rule step + SGD apply on a fixed batch, "
+          "temporal order, B=20, m=100, gamma=1, c0=c1=1")
+    print(f"{'T':>3} {'K':>3} {'lambda':>6} {'variant':>12} {'dtype':>8} {'compile s':>9} "
           f"{'s/iter':>10} {'[min]':>10} {'GFLOP/s':>8} {'% peak':>7} {'oracle s/iter':>13} "
           f"{'speed-up':>9}")
     grid = [(T, K, lam) for T in (10, 30) for K in (1, 10) for lam in (0.0, 0.1)]
     for T, K, lam in grid:
-        for variant in ("faithful", "reference"):
+        for variant in ("fixed_target", "reference"):
             if variant == "reference" and not (T == 30 and K == 10):
                 continue
-            oracle_s = None
             for dtype in (jnp.float32, jnp.float64):
                 params, x, y = _setup(T, dtype)
                 rule = make_rule("lra", hparams={"reg_lambda": lam}, inner_steps=K, variant=variant)
@@ -101,27 +130,18 @@ def per_iteration(quick: bool):
                 compile_s = time.perf_counter() - t0
                 med, mn = _time(fn, (params, x, y, hp), inner=5 if quick else 20,
                                 repeats=3 if quick else 7)
-                if dtype == jnp.float64 and not quick:
-                    opts = {} if variant == "faithful" else dict(
-                        local_grads="unrolled", inner_reference="forward",
-                        normalization="reference", layer_loss="shifted", regularizer="reference")
-                    t0 = time.perf_counter()
-                    g = lra_literal(params, x, y, inner_steps=K, reg_lambda=lam, **opts)
-                    jax.tree.map(lambda p, d: p - LR * d, params,
-                                 Params(*(g[f"grad_{k}"] for k in ("Wxh", "Whh", "bh", "Why", "by"))))
-                    oracle_s = time.perf_counter() - t0
                 name = jnp.dtype(dtype).name
                 gf = flops(T, K) / med / 1e9
-                orc = f"{oracle_s:13.3f}" if (oracle_s and dtype == jnp.float64) else f"{'-':>13}"
-                spd = f"{oracle_s / med:8.0f}x" if (oracle_s and dtype == jnp.float64) else f"{'-':>9}"
-                print(f"{T:3d} {K:3d} {lam:6.1f} {variant:>9} {name:>8} {compile_s:9.2f} "
-                      f"{med:10.5f} {mn:10.5f} {gf:8.1f} {100 * gf / PEAK_GFLOPS[name]:6.1f}% "
-                      f"{orc} {spd}")
-    print("target: < 0.0066 s/iter at T=30, K=10, lambda=0.1 (50x faster than the published "
-          "code's 0.33 s on a 2-core machine); float64 is the setting to read when lambda > 0.")
+                orc, spd = f"{'-':>13}", f"{'-':>9}"
+                if name == "float64" and not quick:
+                    oracle_s = _oracle_seconds(params, x, y, K, lam, variant)
+                    orc, spd = f"{oracle_s:13.3f}", f"{oracle_s / med:8.0f}x"
+                print(f"{T:3d} {K:3d} {lam:6.1f} {variant:>12} {name:>8} {compile_s:9.2f} "
+                      f"{med:10.5f} {mn:10.5f} {gf:8.1f} {100 * gf / peak[name]:6.1f}% {orc} {spd}")
+    print("float64 is the setting to read for oracle comparisons; float32 is the training default.")
 
 
-def vmapped(quick: bool, T=30, K=10, lam=0.1, dtype=jnp.float64):
+def vmapped(quick: bool, peak: dict[str, float], T=30, K=10, lam=0.1, dtype=jnp.float64):
     print(f"\nconfig-iterations per second, N configs vmapped (T={T}, K={K}, lambda={lam}, "
           f"{jnp.dtype(dtype).name}; each config its own weights, batch and gamma/c0/c1/lambda)")
     rule = make_rule("lra", hparams={"reg_lambda": lam}, inner_steps=K)
@@ -134,19 +154,92 @@ def vmapped(quick: bool, T=30, K=10, lam=0.1, dtype=jnp.float64):
               "c0": jnp.ones((n,), dtype), "c1": jnp.linspace(0.1, 1.0, n).astype(dtype),
               "reg_lambda": jnp.full((n,), lam, dtype)}
         fn = jax.jit(jax.vmap(step))
-        med, mn = _time(fn, (params, x, y, hp), inner=3 if quick else 10, repeats=3 if quick else 5)
+        med, _ = _time(fn, (params, x, y, hp), inner=3 if quick else 10, repeats=3 if quick else 5)
         gf = n * flops(T, K) / med / 1e9
         print(f"  N={n:3d}: {n / med:8.1f} config-it/s  ({med * 1e3:8.2f} ms per vmapped step, "
-              f"{gf:5.1f} GFLOP/s, {100 * gf / PEAK_GFLOPS[jnp.dtype(dtype).name]:4.1f}% of peak)")
+              f"{gf:5.1f} GFLOP/s, {100 * gf / peak[jnp.dtype(dtype).name]:4.1f}% of peak)")
+
+
+def published_seconds(directory: str, python: str, iters: int, threads: int) -> dict:
+    """Seconds per iteration of the published ``SRNN.train`` loop, timed in a subprocess."""
+    s = SIDE_BY_SIDE
+    cmd = [python, str(HERE / "_published_lra.py"), directory, "--length", str(s["length"]),
+           "--inner-steps", str(s["inner_steps"]), "--reg-lambda", str(s["reg_lambda"]),
+           "--target-step", str(s["target_step"]), "--c", str(s["c"]), "--lr", str(s["lr"]),
+           "--local-loss", "MSE", "--hidden", str(M), "--batch", str(B),
+           "--threads", str(threads), "--iters", str(iters)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise SystemExit(f"error: --published-code: the published loop failed: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def localrnn_seconds(variant: str, iters: int) -> float:
+    """Seconds per iteration of localrnn's ``train`` loop at the side-by-side settings: the
+    difference of a 2-chunk and a 1-chunk run (``iters`` iterations per chunk, compiled before
+    timing), so start-up cancels; each chunk is followed by one 1,000-sample validation."""
+    s = SIDE_BY_SIDE
+    cfg = TrainConfig(task="temporal_order", length=s["length"], rule="lra", lr=s["lr"],
+                      rule_options={"inner_steps": s["inner_steps"], "variant": variant,
+                                    "local_loss": "mse"},
+                      hparams={"reg_lambda": s["reg_lambda"], "target_step": s["target_step"],
+                               "c0": s["c"], "c1": s["c"]},
+                      hidden=M, batch=B, val_every=iters, val_size=1000, patience=0,
+                      max_iters=iters, dtype="float32")
+    train(cfg)  # compile
+    seconds = []
+    for chunks in (1, 2):
+        run = cfg.model_copy(update={"max_iters": chunks * iters})
+        t0 = time.perf_counter()
+        result = train(run)[0]
+        seconds.append(time.perf_counter() - t0)
+        if result.iterations != chunks * iters:
+            raise SystemExit(f"error: localrnn's {variant} run stopped early ({result.status} "
+                             f"after {result.iterations} iterations)")
+    return (seconds[1] - seconds[0]) / iters
+
+
+def side_by_side(directory: str, python: str, iters: int, threads: int):
+    s = SIDE_BY_SIDE
+    print(f"\nside by side, one run: temporal order T={s['length']}, K={s['inner_steps']}, "
+          f"lambda={s['reg_lambda']}, gamma={s['target_step']}, c0=c1={s['c']}, MSE local loss, "
+          f"B={B}, m={M}, SGD lr {s['lr']}, float32")
+    pub = published_seconds(directory, python, iters, threads)
+    print(f"  published SRNN.train (torch {pub['torch']}, {pub['threads']} threads, "
+          f"{pub['iterations']} iterations): {pub['seconds_per_iteration']:.4f} s/iter")
+    for variant in ("reference", "fixed_target"):
+        own = localrnn_seconds(variant, iters)
+        same = "the published computation" if variant == "reference" else "Algorithm 1, fixed target"
+        print(f"  localrnn train, variant {variant} ({same}; XLA, XLA_FLAGS as above): "
+              f"{own:.4f} s/iter, {pub['seconds_per_iteration'] / own:.1f}x the published loop's speed")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, no oracle")
+    ap.add_argument("--published-code", metavar="DIR",
+                    help="checkout of nmanchev/lra-rnn: time its SRNN.train beside localrnn")
+    ap.add_argument("--published-python", metavar="PY", default=sys.executable,
+                    help="interpreter with torch that runs the published code (default: this one)")
+    ap.add_argument("--published-threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--iters", type=int, default=100,
+                    help="timed training iterations per side in the side-by-side run (default 100)")
     args = ap.parse_args()
+    if args.published_code and not (Path(args.published_code) / "lra2_reg.py").is_file():
+        raise SystemExit(f"error: --published-code: no lra2_reg.py in {args.published_code}")
+    if args.iters < 1:
+        raise SystemExit(f"error: --iters: must be >= 1, got {args.iters}")
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, XLA_FLAGS={os.environ.get('XLA_FLAGS')}")
-    per_iteration(args.quick)
-    vmapped(args.quick)
+    peak = {}
+    for dtype in ("float32", "float64"):
+        peak[dtype], note = measured_matmul_peak(dtype)
+        peak[dtype] /= 1e9
+        print(f"peak {dtype}: {note}")
+    per_iteration(args.quick, peak)
+    vmapped(args.quick, peak)
+    if args.published_code:
+        side_by_side(args.published_code, args.published_python, args.iters, args.published_threads)
 
 
 if __name__ == "__main__":
