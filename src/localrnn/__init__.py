@@ -1,5 +1,7 @@
 """localrnn: train recurrent networks with local learning rules beside BPTT.
 
+The method (network, tasks, every rule's formulas, protocols) is written out in docs/index.md.
+
 Importing localrnn enables JAX's 64-bit mode so that float32 and float64 runs
 can live in one process; every array localrnn creates has an explicit dtype.
 """

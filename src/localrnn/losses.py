@@ -1,5 +1,6 @@
-"""Losses (SPEC 1 and 3.2). Every loss is a mean: over the batch for the global
-loss, over all B x m entries for the local losses."""
+"""Losses: the global loss E (docs/network.md#global-loss) and LRA-diff's local losses
+(docs/lra.md#normalize-and-the-local-losses). Every loss is a mean: over the batch for the
+global loss, over all B x m entries for the local losses."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def mse(pred: jax.Array, target: jax.Array) -> jax.Array:
 
 
 def log_penalty(pred: jax.Array, target: jax.Array) -> jax.Array:
-    """Mean over all entries of ``log(1 + (pred - target)^2)``."""
+    """Mean over all entries of ``log(1 + (pred - target)^2)``: the log-penalty (Cauchy) loss,
+    the paper's eq. (8)."""
     return jnp.mean(jnp.log1p((pred - target) ** 2))
 
 
