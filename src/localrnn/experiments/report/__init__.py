@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localrnn.experiments.report.figures import gradient_flow_figure, sensitivity_figure
-from localrnn.experiments.report.paper import PAPER, paper_value
-from localrnn.experiments.report.tables import Table, grid_table, ladder_table, mean_ci, render
+from localrnn.experiments.report.tables import (Table, grid_table, ladder_table, mean_ci, render,
+                                                sensitivity_table)
+from localrnn.paper.numbers import PAPER, paper_value
 
 __all__ = ["Report", "make_report", "find_experiment", "Table", "grid_table", "ladder_table", "render",
-           "mean_ci", "gradient_flow_figure", "sensitivity_figure", "PAPER", "paper_value"]
+           "mean_ci", "gradient_flow_figure", "sensitivity_figure", "sensitivity_table", "PAPER", "paper_value"]
 
 
 @dataclass
@@ -55,8 +56,9 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
     kind = exp["kind"]
     title = spec.get("title") or spec["name"]
     budget = exp["spec"].get("budget", "")
+    budget_note = (spec.get("budget", {}).get(budget) or {}).get("note")
     if kind == "curriculum":
-        table = ladder_table(store.ladders(experiment), spec, f"{title} [{budget}]")
+        table = ladder_table(store.ladders(experiment), spec, f"{title} [{budget}]", budget_note)
         return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
     trials = store.trials(experiment)
     os.makedirs(out_dir, exist_ok=True)
@@ -76,7 +78,10 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
                              "best_accuracy": t["best_accuracy"]} for t in trials])
     rep = spec.get("report", {})
     if rep.get("x"):
-        path, data = sensitivity_figure(trials, rep["x"], rep.get("rows", ["task"]), fname, f"{title} [{budget}]")
-        return Report(experiment, "figure", f"wrote {path}", path=path, data=data)
-    table = grid_table(trials, spec, f"{title} [{budget}]")
+        lines = rep.get("rows", ["task"])
+        path, data = sensitivity_figure(trials, rep["x"], lines, fname, f"{title} [{budget}]")
+        table = sensitivity_table(data, rep["x"], lines, f"{title} [{budget}]")
+        return Report(experiment, "figure", f"wrote {path}\n\n" + render(table, fmt), path=path, data=data,
+                      notes=table.notes)
+    table = grid_table(trials, spec, f"{title} [{budget}]", budget_note)
     return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)

@@ -4,16 +4,15 @@
   local loss, the target displacement norm, ||grad^t Whh||, ||grad^t Wxh||, and the
   global loss; one row of panels per recorded run.
 * :func:`sensitivity_figure` (Figure 5): best accuracy against a hyper-parameter
-  (lambda), one line per task, mean and 95 % CI over seeds.
+  (lambda), one line per task, mean and 95 % CI over seeds, beside the paper's quantity,
+  the relative change (acc(lambda) - acc(0)) / acc(0).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from localrnn.experiments.report.tables import mean_ci
+from localrnn.experiments.report.tables import sensitivity_data
 
 __all__ = ["gradient_flow_figure", "sensitivity_figure"]
 
@@ -77,37 +76,32 @@ def gradient_flow_figure(runs: list[tuple[str, dict[str, tuple[np.ndarray, np.nd
 
 
 def sensitivity_figure(trials: list[dict], x: str, lines: list[str], path: str, title: str = "") -> tuple[str, list[dict]]:
-    """Best accuracy (max over the other axes, per seed; mean ± CI over seeds) against ``x``."""
+    """Figure 5: best accuracy (max over the other axes, per seed; mean ± CI over seeds) against
+    ``x`` beside the paper's relative change (acc(x) - acc(0)) / acc(0); see :func:`sensitivity_data`."""
     plt = _plt()
-    best: dict[tuple, float] = {}
-    for t in trials:
-        if t["status"] not in ("solved", "failed", "diverged"):
-            continue
-        lab = t["labels"]
-        key = (tuple(lab.get(k) for k in lines), lab.get(x), lab.get("seed"))
-        acc = 0.0 if t["status"] == "diverged" else (t["best_accuracy"] or 0.0)
-        best[key] = max(best.get(key, -1.0), acc)
-    data: list[dict[str, Any]] = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for line in sorted({k[0] for k in best}, key=str):
-        xs = sorted({k[1] for k in best if k[0] == line})
-        ms, cis = [], []
-        for xv in xs:
-            vals = [v for k, v in best.items() if k[0] == line and k[1] == xv]
-            m, ci = mean_ci(vals)
-            ms.append(100 * m)
-            cis.append(100 * ci)
-            data.append({**dict(zip(lines, line)), x: xv, "accuracy_mean": m, "accuracy_ci95": ci,
-                         "seeds": len(vals)})
+    data = sensitivity_data(trials, x, lines)
+    fig, (ax_acc, ax_rel) = plt.subplots(1, 2, figsize=(11, 4))
+    for line in sorted({tuple(d.get(k) for k in lines) for d in data}, key=str):
+        pts = [d for d in data if tuple(d.get(k) for k in lines) == line]
         label = ", ".join(f"{v}".replace("_", " ") for v in line)
-        ax.errorbar(xs, ms, yerr=cis, marker="o", capsize=3, label=label)
-    if data and all(d[x] > 0 for d in data):
-        ax.set_xscale("log")
-    ax.set_xlabel(x.replace("reg_lambda", r"$\lambda$"))
-    ax.set_ylabel("best validation accuracy (%)")
-    ax.legend(fontsize=8)
+        xs = [d[x] for d in pts]
+        ax_acc.errorbar(xs, [100 * d["accuracy_mean"] for d in pts], yerr=[100 * d["accuracy_ci95"] for d in pts],
+                        marker="o", capsize=3, label=label)
+        rel = [(d[x], 100 * d["relative_change"]) for d in pts if d["relative_change"] is not None and d[x] != 0]
+        if rel:
+            ax_rel.plot(*zip(*rel), marker="o", label=label)
+    positive = [d[x] for d in data if d[x] > 0]
+    for ax in (ax_acc, ax_rel):
+        if positive and all(d[x] >= 0 for d in data):
+            ax.set_xscale("symlog", linthresh=min(positive)) if any(d[x] == 0 for d in data) else ax.set_xscale("log")
+        ax.set_xlabel(x.replace("reg_lambda", r"$\lambda$"))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    ax_acc.set_ylabel("best validation accuracy (%)")
+    ax_rel.set_ylabel("relative change vs 0: (acc - acc(0)) / acc(0) (%)")
+    ax_rel.axhline(0.0, color="grey", lw=0.5)
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -3,9 +3,12 @@
 Grid experiments (Tables I-IV): a cell is the best validation accuracy over the
 experiment's other axes (learning rate, gamma, ...), taken per seed; with several
 seeds the cell shows the mean and a 95 % confidence interval (Student t) over
-seeds. Curriculum experiments (Table V): a cell is the highest T solved. The
-paper's number is shown beside ours where it reports one; the readout-only
-control (SPEC 3.5) is shown as its own rows beside the rules.
+seeds. A run that diverged keeps the best accuracy it reached before its loss
+became NaN/inf (as the published code reports it); a cell whose best came from
+such a run is marked † and a cell solved in every seed ✓. Curriculum experiments
+(Table V): a cell is the highest T solved. The paper's number (``localrnn.paper.
+numbers``; ✓ = solved) is shown beside ours where it reports one; the readout-only
+control (docs/network.md) is shown as its own rows beside the rules.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
-from localrnn.experiments.report.paper import paper_value
+from localrnn.paper.numbers import PAPER_NOTES, format_paper_value, paper_value
 
-__all__ = ["Table", "mean_ci", "grid_table", "ladder_table", "render"]
+__all__ = ["Table", "Best", "mean_ci", "best_per_group", "common_labels", "grid_table", "ladder_table",
+           "sensitivity_data", "sensitivity_table", "render", "DIVERGED_MARK", "SOLVED_MARK"]
+
+DIVERGED_MARK = "†"
+SOLVED_MARK = "✓"
+DIVERGED_NOTE = (f"{DIVERGED_MARK} the best accuracy was reached by a run that later diverged (non-finite loss "
+                 "or parameters); it keeps the best it reached before diverging, as the published code reports it")
+DONE = ("solved", "failed", "diverged")
 
 # two-sided 95 % Student t quantiles by degrees of freedom
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -53,6 +63,46 @@ class Table:
     data: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Best:
+    """The best trial of a group: its accuracy, whether it diverged or solved, and the group's labels."""
+
+    accuracy: float
+    diverged: bool
+    solved: bool
+
+
+def best_per_group(trials: list[dict], key: Callable[[dict], Hashable]) -> dict[Hashable, Best]:
+    """Best validation accuracy per ``key(labels)`` over the complete trials (diverged ones included
+    with the best they reached before diverging); ties prefer a run that did not diverge."""
+    best: dict[Hashable, Best] = {}
+    for t in trials:
+        if t["status"] not in DONE:
+            continue
+        k = key(t["labels"])
+        cand = Best(t["best_accuracy"] or 0.0, t["status"] == "diverged", t["status"] == "solved")
+        old = best.get(k)
+        if old is None or (cand.accuracy, not cand.diverged) > (old.accuracy, not old.diverged):
+            best[k] = Best(cand.accuracy, cand.diverged, cand.solved or (old is not None and old.solved))
+        elif cand.solved:
+            old.solved = True
+    return best
+
+
+def common_labels(trials: list[dict], key: Callable[[dict], Hashable]) -> dict[Hashable, dict]:
+    """Per ``key(labels)``, the labels every complete trial of the group shares (same value)."""
+    out: dict[Hashable, dict] = {}
+    for t in trials:
+        if t["status"] not in DONE:
+            continue
+        k = key(t["labels"])
+        if k not in out:
+            out[k] = dict(t["labels"])
+        else:
+            out[k] = {n: v for n, v in out[k].items() if n in t["labels"] and t["labels"][n] == v}
+    return out
+
+
 def _fmt_label(v: Any) -> str:
     if v is None:
         return "-"
@@ -63,13 +113,18 @@ def _fmt_label(v: Any) -> str:
     return str(v)
 
 
-def _fmt_cell(vals: list[float], scale: float, digits: int) -> str:
-    if not vals:
+def _fmt_cell(bests: list[Best], scale: float, digits: int) -> str:
+    """Mean (± 95 % CI over seeds) of the best accuracies, with † (diverged) and ✓ (solved in every seed)."""
+    if not bests:
         return ""
-    m, ci = mean_ci(vals)
+    m, ci = mean_ci([b.accuracy for b in bests])
     s = f"{m * scale:.{digits}f}"
-    if len(vals) > 1:
-        s += f" ± {ci * scale:.{digits}f} (n={len(vals)})"
+    if len(bests) > 1:
+        s += f" ± {ci * scale:.{digits}f} (n={len(bests)})"
+    if all(b.solved for b in bests):
+        s += f" {SOLVED_MARK}"
+    if any(b.diverged for b in bests):
+        s += f" {DIVERGED_MARK}"
     return s
 
 
@@ -78,7 +133,19 @@ def _order(values: list, preferred: list) -> list:
     return sorted(values, key=lambda v: (pos.get(repr(v), len(pos)), str(v)))
 
 
-def _axis_order(spec, key: str) -> list:
+def _arm_labels(spec: dict) -> list[str]:
+    """The arms' report labels (``label``, else ``name``) in spec order, each once."""
+    out: list[str] = []
+    for a in spec["arms"]:
+        lab = a.get("label") or a["name"]
+        if lab not in out:
+            out.append(lab)
+    return out
+
+
+def _axis_order(spec: dict, key: str) -> list:
+    if key == "arm":
+        return _arm_labels(spec)
     vals = []
     for src in [spec.get("fixed", {}), spec.get("grid", {})] + [a.get(s, {}) for a in spec["arms"]
                                                                  for s in ("fixed", "grid")]:
@@ -87,59 +154,7 @@ def _axis_order(spec, key: str) -> list:
             x = x.replace("-", "_") if isinstance(x, str) else x
             if x not in vals:
                 vals.append(x)
-    if key == "arm":
-        vals = [a["name"] for a in spec["arms"]]
     return vals
-
-
-def grid_table(trials: list[dict], spec: dict, title: str | None = None) -> Table:
-    """Table of a grid experiment: rows by ``report.rows``, columns by ``report.columns``."""
-    rep = spec.get("report", {})
-    rows_by: list[str] = rep.get("rows", ["task", "arm"])
-    col_by: str = rep.get("columns", "length")
-    paper_key = rep.get("paper")
-    control = rep.get("control")
-    done = [t for t in trials if t["status"] in ("solved", "failed", "diverged")]
-    pending = len(trials) - len(done)
-    # best over the other axes, per (row, column, seed)
-    best: dict[tuple, float] = {}
-    for t in done:
-        lab = t["labels"]
-        key = (tuple(lab.get(r) for r in rows_by), lab.get(col_by), lab.get("seed"))
-        acc = t["best_accuracy"] if t["status"] != "diverged" else 0.0
-        best[key] = max(best.get(key, -1.0), acc or 0.0)
-    row_keys = sorted({k[0] for k in best}, key=lambda rk: tuple(
-        (_order_index(_axis_order(spec, r), v, control if r == "arm" else None), str(v))
-        for r, v in zip(rows_by, rk)))
-    cols = _order(list({k[1] for k in best}), _axis_order(spec, col_by))
-    has_paper = {c: any(paper_value(paper_key, {**dict(zip(rows_by, rk)), col_by: c})[0] for rk in row_keys)
-                 for c in cols}
-    headers = list(rows_by)
-    for c in cols:
-        headers.append(f"{col_by}={_fmt_label(c)}" if col_by != "length" else f"T={_fmt_label(c)}")
-        if has_paper[c]:
-            headers.append(f"{headers[-1]} paper")
-    rows, data = [], []
-    for rk in row_keys:
-        row = [_fmt_label(v) + (" (control)" if r == "arm" and v == control else "") for r, v in zip(rows_by, rk)]
-        for c in cols:
-            vals = [v for (r, cc, _), v in best.items() if r == rk and cc == c]
-            row.append(_fmt_cell(vals, 100.0, 2))
-            labels = {**dict(zip(rows_by, rk)), col_by: c}
-            found, pv = paper_value(paper_key, labels)
-            if has_paper[c]:
-                row.append("" if not found else ("-" if pv is None else f"{pv:.2f}"))
-            m, ci = mean_ci(vals)
-            if vals:
-                data.append({**labels, "accuracy_mean": m, "accuracy_ci95": ci, "seeds": len(vals),
-                             "paper": pv if found else None})
-        rows.append(row)
-    notes = []
-    if pending:
-        notes.append(f"{pending} of {len(trials)} trials not complete yet")
-    notes.append("cells: best validation accuracy (%) over the other grid axes"
-                 + ("; mean ± 95 % CI over seeds" if any(d["seeds"] > 1 for d in data) else ""))
-    return Table(title or spec.get("title") or spec["name"], headers, rows, notes, data)
 
 
 def _order_index(order: list, v: Any, control: str | None) -> int:
@@ -151,29 +166,97 @@ def _order_index(order: list, v: Any, control: str | None) -> int:
         return len(order)
 
 
-def ladder_table(ladders: dict[str, list[dict]], spec: dict, title: str | None = None) -> Table:
+def _sorted_rows(keys, rows_by: list[str], spec: dict, control: str | None) -> list[tuple]:
+    return sorted(set(keys), key=lambda rk: tuple(
+        (_order_index(_axis_order(spec, r), v, control if r == "arm" else None), str(v))
+        for r, v in zip(rows_by, rk)))
+
+
+def _table_notes(trials: list[dict], data: list[dict], paper_key: str | None, shown_paper: bool,
+                 budget_note: str | None, cell_note: str) -> list[str]:
+    notes = []
+    pending = len(trials) - sum(t["status"] in DONE for t in trials)
+    if pending:
+        notes.append(f"{pending} of {len(trials)} trials not complete yet")
+    if budget_note:
+        notes.append(f"budget: {budget_note}")
+    notes.append(cell_note + ("; mean ± 95 % CI over seeds" if any(d["seeds"] > 1 for d in data) else ""))
+    if any(d.get("diverged") for d in data):
+        notes.append(DIVERGED_NOTE)
+    if shown_paper:
+        notes += PAPER_NOTES.get(paper_key or "", [])
+    return notes
+
+
+def grid_table(trials: list[dict], spec: dict, title: str | None = None, budget_note: str | None = None) -> Table:
+    """Table of a grid experiment: rows by ``report.rows``, columns by ``report.columns``; the
+    paper's value of a cell is looked up with the labels all the cell's trials share."""
+    rep = spec.get("report", {})
+    rows_by: list[str] = rep.get("rows", ["task", "arm"])
+    col_by: str = rep.get("columns", "length")
+    paper_key, control = rep.get("paper"), rep.get("control")
+
+    def cell(lab: dict) -> tuple:
+        return tuple(lab.get(r) for r in rows_by), lab.get(col_by)
+
+    best = best_per_group(trials, lambda lab: (*cell(lab), lab.get("seed")))
+    shared = common_labels(trials, cell)
+    paper = {c: paper_value(paper_key, labels) for c, labels in shared.items()}
+    row_keys = _sorted_rows([k[0] for k in best], rows_by, spec, control)
+    cols = _order(list({k[1] for k in best}), _axis_order(spec, col_by))
+    has_paper = {c: any(paper.get((rk, c), (False,))[0] for rk in row_keys) for c in cols}
+    headers = list(rows_by)
+    for c in cols:
+        headers.append(f"{col_by}={_fmt_label(c)}" if col_by != "length" else f"T={_fmt_label(c)}")
+        if has_paper[c]:
+            headers.append(f"{headers[-1]} paper")
+    rows, data = [], []
+    for rk in row_keys:
+        row = [_fmt_label(v) + (" (control)" if r == "arm" and v == control else "") for r, v in zip(rows_by, rk)]
+        for c in cols:
+            bests = [b for (r, cc, _), b in best.items() if r == rk and cc == c]
+            row.append(_fmt_cell(bests, 100.0, 2))
+            found, pv = paper.get((rk, c), (False, None))
+            if has_paper[c]:
+                row.append(format_paper_value(pv) if found else "")
+            if bests:
+                m, ci = mean_ci([b.accuracy for b in bests])
+                data.append({**dict(zip(rows_by, rk)), col_by: c, "accuracy_mean": m, "accuracy_ci95": ci,
+                             "seeds": len(bests), "solved": sum(b.solved for b in bests),
+                             "diverged": sum(b.diverged for b in bests), "paper": pv if found else None})
+        rows.append(row)
+    notes = _table_notes(trials, data, paper_key, any(has_paper.values()), budget_note,
+                         "cells: best validation accuracy (%) over the other grid axes; "
+                         f"{SOLVED_MARK} = solved (in every seed)")
+    return Table(title or spec.get("title") or spec["name"], headers, rows, notes, data)
+
+
+def _ladder_note(lab: dict, steps: list[dict], rows_by: list[str]) -> str:
+    trail = ", ".join(f"T={s['length']} {s['status']}"
+                      + (f" ({100 * s['best_accuracy']:.2f}%, {s['iterations']} it)"
+                         if s.get("best_accuracy") is not None else "") for s in steps)
+    other = {k: v for k, v in lab.items() if k not in ("arm", "rule", "seed", *rows_by)}
+    return (f"{lab.get('arm')} | {', '.join(_fmt_label(lab.get(r)) for r in rows_by)} | seed "
+            f"{lab.get('seed')} | {'warm' if steps[0]['warm_start'] else 'cold'} start"
+            + (f" | {other}" if other else "") + f": {trail}")
+
+
+def ladder_table(ladders: dict[str, list[dict]], spec: dict, title: str | None = None,
+                 budget_note: str | None = None) -> Table:
     """Table V: highest T solved per (rows, arm), paper beside; every ladder listed in the notes."""
     rep = spec.get("report", {})
     rows_by: list[str] = [r for r in rep.get("rows", ["task"]) if r != "arm"]
     paper_key = rep.get("paper")
     per: dict[tuple, dict[Any, int]] = {}  # (row, arm) -> {seed: best over other axes}
-    notes = []
+    ladder_notes = []
     for name, steps in sorted(ladders.items(), key=lambda kv: str(kv[1][0]["labels"])):
         lab = steps[0]["labels"]
-        top = _highest(steps)
         key = (tuple(lab.get(r) for r in rows_by), lab.get("arm"))
         seeds = per.setdefault(key, {})
-        seeds[lab.get("seed")] = max(seeds.get(lab.get("seed"), 0), top)
-        trail = ", ".join(f"T={s['length']} {s['status']}"
-                          + (f" ({100 * s['best_accuracy']:.2f}%, {s['iterations']} it)"
-                             if s.get("best_accuracy") is not None else "") for s in steps)
-        other = {k: v for k, v in lab.items() if k not in ("arm", "rule", "seed", *rows_by)}
-        notes.append(f"{lab.get('arm')} | {', '.join(_fmt_label(lab.get(r)) for r in rows_by)} | seed "
-                     f"{lab.get('seed')} | {'warm' if steps[0]['warm_start'] else 'cold'} start"
-                     + (f" | {other}" if other else "") + f": {trail}")
-    arms = _order(list({k[1] for k in per}), [a["name"] for a in spec["arms"]])
-    row_keys = sorted({k[0] for k in per}, key=lambda rk: tuple(
-        (_order_index(_axis_order(spec, r), v, None), str(v)) for r, v in zip(rows_by, rk)))
+        seeds[lab.get("seed")] = max(seeds.get(lab.get("seed"), 0), _highest(steps))
+        ladder_notes.append(_ladder_note(lab, steps, rows_by))
+    arms = _order(list({k[1] for k in per}), _arm_labels(spec))
+    row_keys = _sorted_rows([k[0] for k in per], rows_by, spec, None)
     headers = list(rows_by)
     for a in arms:
         headers += [a, f"{a} paper"]
@@ -182,19 +265,18 @@ def ladder_table(ladders: dict[str, list[dict]], spec: dict, title: str | None =
         row = [_fmt_label(v) for v in rk]
         for a in arms:
             vals = list(per.get((rk, a), {}).values())
-            if vals:
-                m, ci = mean_ci(vals)
-                row.append(f"{m:.0f}" if len(vals) == 1 else f"{m:.1f} ± {ci:.1f} (n={len(vals)})")
-            else:
-                row.append("")
+            m, ci = mean_ci(vals)
+            row.append("" if not vals else f"{m:.0f}" if len(vals) == 1 else f"{m:.1f} ± {ci:.1f} (n={len(vals)})")
             labels = {**dict(zip(rows_by, rk)), "arm": a}
             found, pv = paper_value(paper_key, labels)
-            row.append("" if not found else ("-" if pv is None else str(pv)))
+            row.append(format_paper_value(pv) if found else "")
             if vals:
                 data.append({**labels, "highest_solved_mean": m, "highest_solved_ci95": ci, "seeds": len(vals),
                              "paper": pv if found else None})
         rows.append(row)
-    notes.insert(0, "cells: highest sequence length T solved (0 = not even the first); ladders:")
+    notes = _table_notes([], data, paper_key, True, budget_note,
+                         "cells: highest sequence length T solved (0 = not even the first)")
+    notes += ["ladders:", *ladder_notes]
     return Table(title or spec.get("title") or spec["name"], headers, rows, notes, data)
 
 
@@ -204,8 +286,56 @@ def _highest(steps: list[dict]) -> int:
     return highest_solved(steps)
 
 
+def sensitivity_data(trials: list[dict], x: str, lines: list[str]) -> list[dict]:
+    """Figure 5's numbers per line (e.g. task, T) and value of ``x`` (lambda), x ascending.
+
+    ``accuracy_mean``: best accuracy over the other axes (mean over seeds);
+    ``relative_change`` = (acc(x) - acc(0)) / acc(0) (the paper's "relative change of accuracy
+    with lambda", Figure 5; None without an x = 0 run); ``slope`` = (acc(x_i) - acc(x_{i-1})) /
+    (x_i - x_{i-1}) between consecutive values (None for the first).
+    """
+    best = best_per_group(trials, lambda lab: (tuple(lab.get(k) for k in lines), lab.get(x), lab.get("seed")))
+    data: list[dict[str, Any]] = []
+    for line in sorted({k[0] for k in best}, key=str):
+        xs = sorted({k[1] for k in best if k[0] == line})
+        means = {}
+        for xv in xs:
+            bests = [b for k, b in best.items() if k[0] == line and k[1] == xv]
+            m, ci = mean_ci([b.accuracy for b in bests])
+            means[xv] = m
+            data.append({**dict(zip(lines, line)), x: xv, "accuracy_mean": m, "accuracy_ci95": ci,
+                         "seeds": len(bests), "diverged": sum(b.diverged for b in bests)})
+        ref = next((m for xv, m in means.items() if xv == 0), None)
+        for i, d in enumerate(data[-len(xs):]):
+            d["relative_change"] = (d["accuracy_mean"] - ref) / ref if ref else None
+            d["slope"] = (None if i == 0 else (d["accuracy_mean"] - means[xs[i - 1]]) / (xs[i] - xs[i - 1]))
+    return data
+
+
+def sensitivity_table(data: list[dict], x: str, lines: list[str], title: str) -> Table:
+    """Figure 5 as a table: raw accuracy, relative change against x = 0, slope from the previous x."""
+    pct = lambda v, d=2: "" if v is None else f"{100 * v:.{d}f}"  # noqa: E731
+    headers = [*lines, x, "best accuracy (%)", "relative change vs 0 (%)", "slope (% points per unit)"]
+    rows = [[*(_fmt_label(d.get(k)) for k in lines), _fmt_label(d[x]),
+             pct(d["accuracy_mean"]) + (f" {DIVERGED_MARK}" if d["diverged"] else ""),
+             pct(d["relative_change"], 3), pct(d["slope"], 3)] for d in data]
+    notes = ["relative change = (acc(x) - acc(0)) / acc(0), best over the other axes (the paper's Figure 5); "
+             "slope = (acc(x_i) - acc(x_i-1)) / (x_i - x_i-1)"]
+    if any(d["diverged"] for d in data):
+        notes.append(DIVERGED_NOTE)
+    return Table(title, headers, rows, notes, data)
+
+
+_LATEX = {"\\": "\\textbackslash{}", "_": "\\_", "%": "\\%", "&": "\\&", "±": "$\\pm$",
+          SOLVED_MARK: "$\\checkmark$", DIVERGED_MARK: "$^\\dagger$"}
+
+
+def _latex(s: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in s)
+
+
 def render(table: Table, fmt: str = "markdown") -> str:
-    """The table as ``markdown`` | ``csv`` | ``latex``."""
+    """The table as ``markdown`` | ``csv`` | ``latex`` (✓ = solved, † = diverged; see the notes)."""
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -213,13 +343,13 @@ def render(table: Table, fmt: str = "markdown") -> str:
         w.writerows(table.rows)
         return buf.getvalue()
     if fmt == "latex":
-        esc = lambda s: (s.replace("\\", "\\textbackslash{}").replace("_", "\\_").replace("%", "\\%")  # noqa: E731
-                         .replace("&", "\\&").replace("±", "$\\pm$"))
-        lines = ["\\begin{table}[ht]", "\\centering", f"\\caption{{{esc(table.title)}}}",
+        lines = ["\\begin{table}[ht]", "\\centering", f"\\caption{{{_latex(table.title)}}}",
                  "\\begin{tabular}{" + "l" * len(table.headers) + "}", "\\hline",
-                 " & ".join(esc(h) for h in table.headers) + " \\\\", "\\hline"]
-        lines += [" & ".join(esc(c) for c in r) + " \\\\" for r in table.rows]
-        lines += ["\\hline", "\\end{tabular}", "\\end{table}"]
+                 " & ".join(_latex(h) for h in table.headers) + " \\\\", "\\hline"]
+        lines += [" & ".join(_latex(c) for c in r) + " \\\\" for r in table.rows]
+        lines += ["\\hline", "\\end{tabular}"]
+        lines += [f"\\par\\footnotesize {_latex(n)}" for n in table.notes if DIVERGED_MARK in n]
+        lines += ["\\end{table}"]
         return "\n".join(lines) + "\n"
     if fmt != "markdown":
         raise ValueError(f"unknown format {fmt!r}; allowed: markdown, csv, latex")
