@@ -22,7 +22,7 @@ import localrnn  # noqa: E402,F401
 from _machine import measured_matmul_peak, median_time  # noqa: E402
 from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.tasks import get_task  # noqa: E402
-from localrnn.train import _build_program, _hparams_array  # noqa: E402
+from localrnn.train import compile_program, stacked_hparams  # noqa: E402
 
 
 def bptt_flops(length: int, batch: int, n_in: int, hidden: int, n_out: int) -> float:
@@ -34,14 +34,14 @@ def bptt_flops(length: int, batch: int, n_in: int, hidden: int, n_out: int) -> f
 
 def chunk_seconds(cfg: TrainConfig, n_configs: int) -> float:
     """Median seconds of one compiled chunk of ``cfg.val_every`` iterations for n vmapped configs."""
-    prog = _build_program(cfg)
+    prog = compile_program(cfg)
     configs = [cfg.model_copy(update={"seed": s, "lr": cfg.lr * (1 + 0.01 * s)}) for s in range(n_configs)]
-    hp = _hparams_array(configs, jnp.dtype(cfg.dtype))
+    hp = stacked_hparams(configs)
     state = prog.init(jnp.arange(n_configs))
     limit = jnp.full((n_configs,), 10**9)
 
     def run():
-        out, loss = prog.chunk(state, hp, limit)
+        out, _, _ = prog.chunk(state, hp, limit)
         jax.block_until_ready(out.params)
 
     return median_time(run, repeats=5)

@@ -1,4 +1,4 @@
-"""RNN-LRA-diff (faithful and reference preset) beside BPTT and the readout-only control (issue 3).
+"""RNN-LRA-diff (fixed_target reading and reference preset) beside BPTT and the readout-only control (issue 3).
 
 Run:  python scripts/lra_results.py [--grid-iters 1000] [--seed-iters 3000] [--seeds 3]
 
@@ -19,7 +19,9 @@ import re
 import statistics
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from localrnn.runtime import single_threaded_xla  # noqa: E402
+
+single_threaded_xla()  # before JAX builds its CPU backend
 
 from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.train import train  # noqa: E402
@@ -34,7 +36,7 @@ def families(task: str, length: int, iters: int) -> dict[str, list[TrainConfig]]
     """Grid configs per reported row (rule, variant, K)."""
     base = dict(task=task, length=length, max_iters=iters, patience=0, batch=20, hidden=100)
     out: dict[str, list[TrainConfig]] = {}
-    for variant, k in itertools.product(["faithful", "reference"], [10, 1]):
+    for variant, k in itertools.product(["fixed_target", "reference"], [10, 1]):
         out[f"lra {variant} K={k}"] = [
             TrainConfig(rule="lra", lr=a, rule_options={"variant": variant, "inner_steps": k},
                         hparams={"target_step": g, "c0": 1.0, "c1": 1.0}, **base)

@@ -16,7 +16,9 @@ import os
 import re
 import sys
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from localrnn.runtime import single_threaded_xla  # noqa: E402
+
+single_threaded_xla()  # before JAX builds its CPU backend
 
 from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.train import train_one  # noqa: E402

@@ -1,5 +1,5 @@
-import os
+from localrnn.runtime import single_threaded_xla
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+single_threaded_xla()  # before any test builds an array (XLA reads the flags then); a user's XLA_FLAGS win
 
 import localrnn  # noqa: E402,F401  (enables x64 before any test builds arrays)

@@ -1,4 +1,4 @@
-"""Curriculum (SPEC 5): grow T while solved, warm start, stop at the first failure, resume."""
+"""Curriculum (docs/protocols.md): grow T while solved, warm start, stop at the first failure, resume."""
 
 import numpy as np
 
@@ -49,3 +49,50 @@ def test_highest_solved_stops_at_first_gap():
              {"step": 2, "length": 30, "status": "solved"}]
     assert highest_solved(steps) == 10
     assert highest_solved([]) == 0
+
+
+class _RecordingExecutor(LocalExecutor):
+    """The in-process executor, keeping the jobs it was handed."""
+
+    def __init__(self):
+        self.jobs = []
+
+    def run(self, jobs):
+        self.jobs.extend(jobs)
+        yield from super().run(jobs)
+
+
+def test_tptt_warm_start_carries_the_inverse_and_its_optimizer_state(tmp_path):
+    """Step 2 of a TPTT ladder starts from the parameters *and* the rule state (inverse Vhh, ch,
+    their Nesterov velocities, noise key) where step 1 ended; replaying step 2 from that state
+    gives the stored result exactly, and a fresh inverse would not."""
+    from localrnn.config import TrainConfig
+    from localrnn.train import train_one
+
+    spec = parse_spec({
+        "name": "cur", "kind": "curriculum", "seeds": [1],
+        "curriculum": {"start": 10, "step": 10, "max_length": 20},
+        "fixed": {"task": "temporal_order", "hidden": 16, "batch": 20, "val_size": 100, "val_every": 50,
+                  "patience": 0},
+        "arms": [{"name": "TPTT", "rule": "tptt", "fixed": {"lr": 0.3, "optimizer": "nesterov"}}],
+        "budget": {"quick": {"max_iters": 1000}}})
+    ex = _RecordingExecutor()
+    with Store(str(tmp_path / "s.db")) as st:
+        s = run_curriculum(st, spec, "quick", ex)
+        steps = next(iter(s.ladders.values()))
+        assert [(x["length"], x["status"]) for x in steps][0] == (10, "solved") and len(steps) == 2
+        end1 = st.final_state(steps[0]["trial_id"])
+        end2 = st.final_state(steps[1]["trial_id"])
+        cfg2 = TrainConfig(**st.trial(steps[1]["trial_id"])["config"])
+    assert len(end1["rule_state"]) == 5  # Vhh, ch, (v_Vhh, v_ch), key
+    assert ex.jobs[0].warm_starts is None
+    start2 = ex.jobs[1].warm_starts[0]
+    for a, b in zip(start2["rule_state"], end1["rule_state"]):
+        np.testing.assert_array_equal(a, b)
+    for k, v in end1["params"].items():
+        np.testing.assert_array_equal(start2["params"][k], v)
+    replay = train_one(cfg2, initial_params=[end1["params"]], initial_rule_state=[end1["rule_state"]])
+    for k, v in end2["params"].items():
+        np.testing.assert_array_equal(np.asarray(getattr(replay.params, k)), v)
+    fresh_inverse = train_one(cfg2, initial_params=[end1["params"]])
+    assert not np.array_equal(np.asarray(fresh_inverse.params.Whh), end2["params"]["Whh"])

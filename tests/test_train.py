@@ -112,3 +112,100 @@ def test_tptt_records_spectral_radii_every_validation():
     r = train_one(_base(rule="tptt", optimizer="nesterov", max_iters=100))
     h = r.history[-1]
     assert 0.5 < h["spectral_radius_Whh"] < 20 and 0.5 < h["spectral_radius_Vhh"] < 20
+
+
+def test_reference_validation_state_is_the_raw_pre_activation():
+    """Published LRA code at validation: z_{-1} = x_0 Wxh + bh fed as given (no tanh), so
+    h_0 = (x_0 Wxh + bh) Whh + x_0 Wxh + bh; pinned by hand in float64 on a tiny example."""
+    import jax.numpy as jnp
+
+    from localrnn.model import Params, hidden_states
+    from localrnn.tasks import get_task, validation_batch
+    from localrnn.train import _validation_h_init, evaluate_params
+
+    rng = np.random.default_rng(0)
+    p = Params(*(jnp.asarray(rng.normal(size=s)) for s in [(2, 3), (3, 3), (3,), (3, 2), (2,)]))
+    x = jnp.asarray(rng.normal(size=(4, 1, 2)))
+    u0 = np.asarray(x[0]) @ np.asarray(p.Wxh) + np.asarray(p.bh)
+    h0 = np.asarray(hidden_states(p, x, _validation_h_init(p, x, "reference")))[0]
+    np.testing.assert_allclose(h0, u0 @ np.asarray(p.Whh) + u0, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(np.asarray(hidden_states(p, x))[0], u0, rtol=1e-13, atol=0)
+    # evaluate_params in reference mode = a numpy forward from that h_0
+    task = get_task("temporal_order")
+    q = initial_params_for(task)
+    xv, yv = (np.asarray(a) for a in validation_batch(task, 10, 7, 0, jnp.float64))
+    u = xv @ np.asarray(q.Wxh) + np.asarray(q.bh)
+    h = u[0] @ np.asarray(q.Whh) + u[0]
+    for t in range(1, 10):
+        h = np.tanh(h) @ np.asarray(q.Whh) + u[t]
+    out = np.tanh(h) @ np.asarray(q.Why) + np.asarray(q.by)
+    errors, _ = evaluate_params(q, task, 10, 100, 7, jnp.float64, "reference")
+    expected = int(np.sum(np.argmax(out[:100], 1) != np.argmax(yv[:100], 1)))
+    assert int(errors) == expected
+
+
+def initial_params_for(task):
+    from localrnn.train import initial_params
+
+    return initial_params(_base(task=task.name, length=10, hidden=12))
+
+
+def test_initial_params_is_what_train_starts_from():
+    from localrnn.train import compile_program, initial_params
+
+    cfg = _base(seed=3)
+    state = compile_program(cfg).init(np.asarray([cfg.seed]))
+    assert _max_diff(jax.tree.map(lambda a: a[0], state.params), initial_params(cfg)) == 0.0
+
+
+def test_record_mode_keeps_per_layer_records_without_changing_the_run():
+    cfg = _base(max_iters=100)
+    plain = train_one(cfg)
+    rec = train_one(cfg, record_every=25)
+    assert [it for it, _ in rec.records] == [25, 50, 75, 100] and plain.records == []
+    assert rec.records[0][1]["dE_dh_norm"].shape == (30,) and np.isfinite(rec.records[-1][1]["global_loss"])
+    assert _max_diff(rec.params, plain.params) < 1e-12
+    assert [h["val_errors"] for h in rec.history] == [h["val_errors"] for h in plain.history]
+    with pytest.raises(ValueError, match="record_every"):
+        train_one(cfg, record_every=30)
+
+
+@pytest.fixture
+def rule_that_diverges_later():
+    """BPTT whose loss turns NaN from iteration 120 on (its state counts iterations)."""
+    import jax.numpy as jnp
+
+    from localrnn.rules import RULES, Hparam, NoOptions, Rule, RuleDef, make_rule, register
+
+    def build(options, loss, record):
+        bptt = make_rule("bptt", loss=loss)
+
+        def step(params, count, batch, hp):
+            grads, _, rec = bptt.step(params, (), batch, {"reg_lambda": jnp.zeros((), params.Whh.dtype)})
+            return grads, count + 1, {**rec, "loss": jnp.where(count >= 120, jnp.nan, rec["loss"])}
+        return Rule("diverges_later", lambda key, params: jnp.zeros((), jnp.int32), step)
+
+    register(RuleDef("diverges_later", "test rule", NoOptions, {}, build))
+    yield "diverges_later"
+    RULES.pop("diverges_later")
+
+
+def test_diverged_run_keeps_its_best_before_diverging(rule_that_diverges_later, tmp_path):
+    """The validation that finds the run diverged does not count; best_accuracy/best_iteration are
+    those reached before, in the result and in the store."""
+    from localrnn.experiments.executors import Job, run_job
+    from localrnn.experiments.store import Store
+
+    cfg = _base(rule=rule_that_diverges_later, task="temporal_order", length=10, lr=0.005, max_iters=300)
+    r = train_one(cfg)
+    assert r.status == "diverged" and r.iterations == 121  # counted up to the step that diverged
+    before = r.history[:-1]
+    assert [h["iteration"] for h in before] == [50, 100]
+    best = max(before, key=lambda h: h["val_accuracy"])
+    assert r.best_accuracy == best["val_accuracy"] > 0.0 and r.best_iteration == best["iteration"]
+    [stored] = run_job(Job(configs=[cfg.model_dump(mode="json")]))
+    with Store(str(tmp_path / "s.db")) as st:
+        st.register_trials("e", [("t", cfg, {}, None)])
+        st.write_result("t", stored)
+        t = st.trial("t")
+    assert (t["status"], t["best_accuracy"], t["best_iteration"]) == ("diverged", r.best_accuracy, r.best_iteration)

@@ -1,8 +1,12 @@
-"""The simple RNN (SRNN) of SPEC.md section 1, in the row-vector convention.
+"""The simple RNN (SRNN) of docs/network.md, in the row-vector convention.
 
-    h_0 = x_0 Wxh + bh
+    h_0 = x_0 Wxh + bh                              (no state before step 0)
     h_t = tanh(h_{t-1}) Whh + x_t Wxh + bh        t = 1 .. T-1
     out = tanh(h_{T-1}) Why + by
+
+With a given state ``z_{-1}`` before step 0 (``h_init``; only the published code's
+validation feeds one, docs/lra.md) step 0 reads ``h_0 = z_{-1} Whh + x_0 Wxh + bh``:
+``z_{-1}`` is used as given, no tanh is applied to it.
 
 ``h`` are pre-activations, ``z = tanh(h)`` the activities. Parameters are a
 NamedTuple pytree so that every rule returns its updates in the same shape.
@@ -29,7 +33,7 @@ class Params(NamedTuple):
 
 
 def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
-    """``rand_ortho``: uniform in +-sqrt(6/(fan_in+fan_out)), made orthogonal by SVD (SPEC 1).
+    """``rand_ortho``: uniform in +-sqrt(6/(fan_in+fan_out)), made orthogonal by SVD (docs/network.md).
 
     For a non-square matrix the result has orthonormal rows or columns,
     whichever is the smaller dimension.
@@ -44,7 +48,7 @@ def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax
 
 def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
                 dtype=jnp.float32) -> Params:
-    """Orthogonal weights, zero biases (SPEC 1)."""
+    """Orthogonal weights, zero biases (docs/network.md)."""
     k1, k2, k3 = jax.random.split(key, 3)
     return Params(
         Wxh=orthogonal(k1, (n_in, n_hidden), dtype),
@@ -55,15 +59,21 @@ def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
     )
 
 
+def _first_state(params: Params, u0: jax.Array, h_init: jax.Array | None) -> jax.Array:
+    """``h_0 = u_0`` without a prior state, else ``h_0 = z_{-1} Whh + u_0`` with ``z_{-1} = h_init``."""
+    return u0 if h_init is None else h_init @ params.Whh + u0
+
+
 def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
     """All pre-activations ``h_t``, shape (T, B, m), for inputs ``x`` of shape (T, B, n).
 
-    ``h_init`` (B, m) or None: a pre-activation fed in as the state *before*
-    step 0 (only the published code's validation does this, SPEC 7(f)); by
-    default there is no recurrent input at step 0.
+    ``h_init`` (B, m) or None: the state ``z_{-1}`` fed in *before* step 0, used as
+    given: ``h_0 = h_init Whh + x_0 Wxh + bh`` (the published code's validation feeds the
+    raw pre-activation ``x_0 Wxh + bh`` here, docs/lra.md); by default there is no
+    recurrent input at step 0: ``h_0 = x_0 Wxh + bh``.
     """
     u = x @ params.Wxh + params.bh  # input drive for every step at once: (T, B, m)
-    h0 = u[0] if h_init is None else jnp.tanh(h_init) @ params.Whh + u[0]
+    h0 = _first_state(params, u[0], h_init)
 
     def step(h_prev, u_t):
         h = jnp.tanh(h_prev) @ params.Whh + u_t
@@ -79,9 +89,10 @@ def readout(params: Params, h_last: jax.Array) -> jax.Array:
 
 
 def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
-    """``h_{T-1}`` without keeping the whole trajectory (for validation)."""
+    """``h_{T-1}`` without keeping the whole trajectory (for validation); ``h_init`` as in
+    :func:`hidden_states`."""
     u = x @ params.Wxh + params.bh
-    h0 = u[0] if h_init is None else jnp.tanh(h_init) @ params.Whh + u[0]
+    h0 = _first_state(params, u[0], h_init)
 
     def step(h_prev, u_t):
         return jnp.tanh(h_prev) @ params.Whh + u_t, None

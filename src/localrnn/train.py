@@ -1,22 +1,28 @@
-"""The compiled training loop (SPEC section 4).
+"""The compiled training loop (docs/protocols.md).
 
 Configs that share structure (see :meth:`TrainConfig.structure_key`) train as
 one ``jax.vmap``-ed program: each has its own parameters, optimizer state, data
 stream (its seed) and hyper-parameters. Iterations run in compiled chunks of
 ``val_every`` steps (``lax.scan``); after each chunk every config is validated
-on the fixed 10,000-sample set and the host decides, per config, whether it
+on the fixed validation set and the host decides, per config, whether it
 stops (solved, max iterations, patience, diverged). A stopped config is frozen
 (its state no longer changes) while the others go on, so each config's result
 is the one it would get trained alone.
 
-One iteration:  batch <- task(key);  grads <- rule.step;  clip;  optimizer;
-if the loss or the new parameters are not finite the config is *diverged*.
+One iteration (:func:`_iteration`, the only place it is written)::
+
+    batch <- task(key);  grads <- rule.step;  clip;  optimizer;  p <- p - lr * direction
+
+and if the loss or the new parameters are not finite the config is *diverged* (frozen at
+its last finite state). With ``record_every`` the chunk also keeps the rule's per-layer
+record (rule built with ``record=True``) every ``record_every`` iterations: the gradient-flow
+diagnostics of docs/protocols.md are a mode of this loop, not a second one.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,9 +37,10 @@ from localrnn.results import RunResult
 from localrnn.rules import Rule, get_rule
 from localrnn.tasks import VALIDATION_CHUNK, Task, get_task, validation_batch
 
-__all__ = ["TrainState", "RunResult", "train", "train_one", "make_optimizer", "evaluate_params"]
+__all__ = ["TrainState", "RunResult", "Program", "train", "train_one", "make_optimizer", "evaluate_params",
+           "initial_params", "compile_program", "stacked_hparams", "SOLVED_ERROR_RATE"]
 
-#: a run is solved when the validation error rate is below this (SPEC 4)
+#: a run is solved when the validation error rate is below this (zero errors out of 10,000)
 SOLVED_ERROR_RATE = 1e-4
 
 
@@ -65,7 +72,8 @@ def make_optimizer(name: str, momentum: float = 0.9) -> optax.GradientTransforma
 
 
 def _clip_by_norm(grads: Params, threshold: jax.Array) -> Params:
-    """Rescale to ``threshold`` when the global norm exceeds it (Pascanu et al.); inf = off."""
+    """Rescale to ``threshold`` when the global norm exceeds it (Pascanu, Mikolov & Bengio 2013);
+    inf = off."""
     norm = optax.tree.norm(grads)
     scale = jnp.where(norm > threshold, threshold / jnp.where(norm > 0, norm, 1.0), 1.0)
     return jax.tree.map(lambda g: g * scale.astype(g.dtype), grads)
@@ -75,16 +83,27 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(tree)]))
 
 
-# -- programs --------------------------------------------------------------------
-class _Program(NamedTuple):
-    init: Callable  # (seed) -> TrainState
-    chunk: Callable  # (states, hp, limit) -> (states, mean_losses)
-    evaluate: Callable  # (params, rule_state) -> (errors, loss, metrics)
-    rule: Rule
+# -- initialization --------------------------------------------------------------
+def _seeded_keys(seed) -> jax.Array:
+    """``(k_init, k_data, k_rule)`` of a config's seed: parameters, data stream, rule state."""
+    return jax.random.split(jax.random.PRNGKey(seed), 3)
 
 
+def _seeded_params(k_init: jax.Array, task: Task, cfg: TrainConfig) -> Params:
+    return init_params(k_init, task.n_in, cfg.hidden, task.n_out, jnp.dtype(cfg.dtype))
+
+
+def initial_params(config: TrainConfig) -> Params:
+    """The seeded initialization of ``config``'s network: what :func:`train` starts from
+    (orthogonal weights, zero biases; docs/network.md)."""
+    return _seeded_params(_seeded_keys(config.seed)[0], get_task(config.task), config)
+
+
+# -- validation -------------------------------------------------------------------
 def _validation_h_init(params: Params, x: jax.Array, mode: str):
-    """State fed before step 0 at validation: none (SPEC 1) or ``x_0 Wxh + bh`` (SPEC 7(f))."""
+    """State fed before step 0 at validation: none (``"zero"``, docs/network.md) or, as the
+    published LRA code does (``"reference"``, docs/lra.md), the raw pre-activation
+    ``z_{-1} = x_0 Wxh + bh`` (no tanh), so that ``h_0 = (x_0 Wxh + bh) Whh + x_0 Wxh + bh``."""
     return None if mode == "zero" else x[0] @ params.Wxh + params.bh
 
 
@@ -106,30 +125,49 @@ def evaluate_params(params: Params, task: Task, length: int, val_size: int, val_
     return jnp.sum(wrong), jnp.sum(loss) / val_size
 
 
-_PROGRAMS: dict[str, _Program] = {}
+# -- programs --------------------------------------------------------------------
+class Program(NamedTuple):
+    """A compiled, vmapped training program for configs of one structure (leading axis: config).
+
+    ``init(seeds) -> TrainState``; ``chunk(states, hp, limits) -> (states, mean_losses, records)``
+    runs ``val_every`` iterations (``records`` is ``{}`` unless ``record_every``); ``evaluate(params,
+    rule_state) -> (errors, val_loss, metrics)``; ``hp`` from :func:`stacked_hparams`; ``limits``:
+    per-config iteration limit (0 freezes a config).
+    """
+
+    init: Callable
+    chunk: Callable
+    evaluate: Callable
+    rule: Rule
+    record_every: int | None = None
 
 
-def _program(cfg: TrainConfig) -> _Program:
-    """Compiled programs are shared by every group of the same structure (compile once)."""
-    key = cfg.structure_key()
+_PROGRAMS: dict[tuple[str, int | None], Program] = {}
+
+
+def compile_program(config: TrainConfig, record_every: int | None = None, rule: Rule | None = None) -> Program:
+    """The program of ``config``'s structure, built once and shared by every config of that
+    structure (compiled on first call); ``record_every``: keep per-layer records (see :func:`train`).
+    ``rule``: a built rule to use instead of the registered one (tests); such a program is not cached.
+    """
+    if rule is not None:
+        return _build_program(config, record_every, rule)
+    key = (config.structure_key(), record_every)
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = _build_program(cfg)
+        _PROGRAMS[key] = _build_program(config, record_every)
     return _PROGRAMS[key]
 
 
-def _build_program(cfg: TrainConfig) -> _Program:
-    task = get_task(cfg.task)
+def _iteration(task: Task, rule: Rule, opt: optax.GradientTransformation, cfg: TrainConfig,
+               with_record: bool) -> Callable:
+    """One training iteration ``(state, hp, limit) -> (state, loss[, record])`` for one config.
+
+    A config is live while ``iteration < limit`` and not diverged; a non-finite loss or
+    parameter marks it diverged and keeps its last finite state; a frozen config's loss is NaN.
+    """
     dtype = jnp.dtype(cfg.dtype)
-    rule = get_rule(cfg.rule).build(cfg.resolved_options, task.loss, False)
-    opt = make_optimizer(cfg.optimizer, cfg.momentum)
 
-    def init(seed):
-        k_init, k_data, k_rule = jax.random.split(jax.random.PRNGKey(seed), 3)
-        params = init_params(k_init, task.n_in, cfg.hidden, task.n_out, dtype)
-        return TrainState(params, opt.init(params), rule.init(k_rule, params), k_data,
-                          jnp.zeros((), jnp.int64), jnp.zeros((), bool))
-
-    def one_iteration(state: TrainState, hp: dict, limit):
+    def one_iteration(state: TrainState, hp: Mapping[str, jax.Array], limit):
         key, k_batch = jax.random.split(state.key)
         batch = task.sample(k_batch, cfg.length, cfg.batch, dtype)
         rule_hp = {k: v for k, v in hp.items() if k not in ("lr", "clip")}
@@ -137,8 +175,7 @@ def _build_program(cfg: TrainConfig) -> _Program:
         grads = _clip_by_norm(grads, hp["clip"])
         direction, opt_state = opt.update(grads, state.opt_state, state.params)
         params = jax.tree.map(lambda p, d: p - hp["lr"] * d, state.params, direction)
-        loss = record["loss"]
-        ok = jnp.isfinite(loss) & _all_finite(params)
+        ok = jnp.isfinite(record["loss"]) & _all_finite(params)
         live = (state.iteration < limit) & ~state.diverged
         commit = live & ok
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(commit, a, b), new, old)  # noqa: E731
@@ -150,29 +187,60 @@ def _build_program(cfg: TrainConfig) -> _Program:
             iteration=state.iteration + live.astype(state.iteration.dtype),
             diverged=state.diverged | (live & ~ok),
         )
-        return new, jnp.where(live, loss, jnp.nan)
+        loss = jnp.where(live, record["loss"], jnp.nan)
+        if not with_record:
+            return new, loss
+        return new, (loss, {k: v for k, v in record.items() if k != "loss"})
+
+    return one_iteration
+
+
+def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None = None) -> Program:
+    task = get_task(cfg.task)
+    recording = record_every is not None
+    rule = rule or get_rule(cfg.rule).build(cfg.resolved_options, task.loss, recording)
+    opt = make_optimizer(cfg.optimizer, cfg.momentum)
+    one = _iteration(task, rule, opt, cfg, recording)
+
+    def init(seed):
+        k_init, k_data, k_rule = _seeded_keys(seed)
+        params = _seeded_params(k_init, task, cfg)
+        return TrainState(params, opt.init(params), rule.init(k_rule, params), k_data,
+                          jnp.zeros((), jnp.int64), jnp.zeros((), bool))
+
+    def iterate(state, hp, limit, n):
+        return jax.lax.scan(lambda s, _: one(s, hp, limit), state, None, length=n)
+
+    def recorded_block(state, hp, limit):
+        """``record_every`` iterations; the rule's record of the last one, the block's mean
+        global loss, the iteration count after it and whether the config was live at its start."""
+        live = (state.iteration < limit) & ~state.diverged
+        state, (losses, recs) = iterate(state, hp, limit, record_every)
+        record = {**{k: v[-1] for k, v in recs.items()}, "global_loss": jnp.mean(losses)}
+        return state, (losses, {"record": record, "iteration": state.iteration, "live": live})
 
     def chunk(state, hp, limit):
-        state, losses = jax.lax.scan(lambda s, _: one_iteration(s, hp, limit), state, None,
-                                     length=cfg.val_every)
-        return state, jnp.nanmean(losses)
+        if not recording:
+            state, losses = iterate(state, hp, limit, cfg.val_every)
+            return state, jnp.nanmean(losses), {}
+        state, (losses, records) = jax.lax.scan(lambda s, _: recorded_block(s, hp, limit), state, None,
+                                                length=cfg.val_every // record_every)
+        return state, jnp.nanmean(losses), records
 
     def evaluate(params, rule_state):
-        errors, loss = evaluate_params(params, task, cfg.length, cfg.val_size, cfg.val_seed, dtype,
-                                       rule.validation_initial_state)
+        errors, loss = evaluate_params(params, task, cfg.length, cfg.val_size, cfg.val_seed,
+                                       jnp.dtype(cfg.dtype), rule.validation_initial_state)
         metrics = rule.metrics(params, rule_state) if rule.metrics else {}
         return errors, loss, metrics
 
-    return _Program(
-        init=jax.jit(jax.vmap(init)),
-        chunk=jax.jit(jax.vmap(chunk)),
-        evaluate=jax.jit(jax.vmap(evaluate)),
-        rule=rule,
-    )
+    return Program(init=jax.jit(jax.vmap(init)), chunk=jax.jit(jax.vmap(chunk)),
+                   evaluate=jax.jit(jax.vmap(evaluate)), rule=rule, record_every=record_every)
 
 
-def _hparams_array(configs: Sequence[TrainConfig], dtype) -> dict[str, jax.Array]:
-    """Per-config traced values, stacked along the config axis."""
+def stacked_hparams(configs: Sequence[TrainConfig]) -> dict[str, jax.Array]:
+    """Per-config traced values (the rule's hyper-parameters, ``lr``, ``clip``; inf = no
+    clipping), stacked along the config axis, in the configs' dtype."""
+    dtype = jnp.dtype(configs[0].dtype)
     names = list(configs[0].resolved_hparams)
     hp = {n: [c.resolved_hparams[n] for c in configs] for n in names}
     hp["lr"] = [c.lr for c in configs]
@@ -180,25 +248,75 @@ def _hparams_array(configs: Sequence[TrainConfig], dtype) -> dict[str, jax.Array
     return {k: jnp.asarray(v, dtype) for k, v in hp.items()}
 
 
+def _replace_rows(stacked: Any, rows: Sequence[Any | None], what: str) -> Any:
+    """``stacked`` (a pytree with a leading config axis) with row ``i`` replaced by ``rows[i]``
+    (a pytree of the same structure, or its leaves in order) where it is not None."""
+    leaves, treedef = jax.tree.flatten(stacked)
+    for i, row in enumerate(rows):
+        if row is None:
+            continue
+        given = jax.tree.leaves(Params(**row) if isinstance(row, Mapping) else row)
+        if len(given) != len(leaves) or any(np.shape(g) != a.shape[1:] for g, a in zip(given, leaves)):
+            raise ValueError(f"{what}: shapes {[np.shape(g) for g in given]} do not match the config's "
+                             f"{[a.shape[1:] for a in leaves]}")
+        leaves = [a.at[i].set(jnp.asarray(g, a.dtype)) for a, g in zip(leaves, given)]
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def _start_state(prog: Program, configs: list[TrainConfig], params: Sequence[Any] | None,
+                 rule_state: Sequence[Any] | None) -> TrainState:
+    """The seeded initial state, with given parameters / rule states (warm start) put in."""
+    state = prog.init(jnp.asarray([c.seed for c in configs]))
+    if params is not None:
+        state = state._replace(params=_replace_rows(state.params, params, "initial_params"))
+    if rule_state is not None:
+        state = state._replace(rule_state=_replace_rows(state.rule_state, rule_state, "initial_rule_state"))
+    return state
+
+
 # -- host loop --------------------------------------------------------------------
 ProgressFn = Callable[[list[RunResult]], None]
 
 
+def _keep_records(results: list[RunResult], records: dict) -> None:
+    """Append each config's records of a chunk (blocks where it was live at the block's start)."""
+    rec = {k: np.asarray(v) for k, v in records["record"].items()}
+    iters, live = np.asarray(records["iteration"]), np.asarray(records["live"])
+    for i, r in enumerate(results):
+        for b in np.flatnonzero(live[i]):
+            r.records.append((int(iters[i, b]), {k: v[i, b] for k, v in rec.items()}))
+
+
+def _validate_chunk(prog: Program, state: TrainState, mean_loss, results: list[RunResult],
+                    elapsed: list[float], seconds: float) -> None:
+    """Validate every config after a chunk and apply the stopping rules to the running ones."""
+    errors, val_loss, metrics = prog.evaluate(state.params, state.rule_state)
+    errors, val_loss, mean_loss = (np.asarray(a) for a in (errors, val_loss, mean_loss))
+    metrics = {k: np.asarray(v) for k, v in metrics.items()}
+    iters, diverged = np.asarray(state.iteration), np.asarray(state.diverged)
+    for i, r in enumerate(results):
+        if r.status != "running":
+            continue
+        _update_result(r, int(iters[i]), bool(diverged[i]), int(errors[i]), float(val_loss[i]),
+                       float(mean_loss[i]), {k: float(v[i]) for k, v in metrics.items()},
+                       prog.rule.metric_limits)
+        r.seconds = elapsed[i] + seconds
+
+
+def _mark_running(results: list[RunResult], status: str) -> None:
+    for r in results:
+        if r.status == "running":
+            r.status = status
+
+
 def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: bool,
-                 progress: ProgressFn | None, stop_after: int | None,
-                 initial_params: list[Params] | None = None) -> list[RunResult]:
-    cfg0 = configs[0]
-    dtype = jnp.dtype(cfg0.dtype)
-    prog = _program(cfg0)
-    hp = _hparams_array(configs, dtype)
+                 progress: ProgressFn | None, stop_after: int | None, record_every: int | None,
+                 params0: Sequence[Any] | None, rule_state0: Sequence[Any] | None,
+                 rule: Rule | None) -> list[RunResult]:
+    prog = compile_program(configs[0], record_every, rule)
+    hp = stacked_hparams(configs)
     results = [RunResult(c) for c in configs]
-    state = prog.init(jnp.asarray([c.seed for c in configs]))
-    if initial_params is not None:
-        stacked = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(x, dtype) for x in a]), *initial_params)
-        shapes = [a.shape for a in jax.tree.leaves(state.params)]
-        if [a.shape for a in jax.tree.leaves(stacked)] != shapes:
-            raise ValueError("initial_params: shapes do not match the configs' network sizes")
-        state = state._replace(params=stacked)
+    state = _start_state(prog, configs, params0, rule_state0)
     elapsed = [0.0] * len(configs)
     if resume and checkpoint and ckpt.exists(checkpoint):
         state, results, elapsed = ckpt.load(checkpoint, state, configs)
@@ -207,10 +325,6 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
                 r.status = "running"
     t_start = time.perf_counter()
 
-    def limits():
-        """Per-config iteration limit of the next chunk: 0 freezes a stopped config."""
-        return jnp.asarray([r.config.max_iters if r.status == "running" else 0 for r in results])
-
     def save():
         if checkpoint:
             now = time.perf_counter() - t_start
@@ -218,43 +332,36 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
 
     try:
         while any(r.status == "running" for r in results):
-            new_state, mean_loss = prog.chunk(state, hp, limits())
-            errors, val_loss, metrics = prog.evaluate(new_state.params, new_state.rule_state)
-            errors, val_loss, mean_loss = (np.asarray(a) for a in (errors, val_loss, mean_loss))
-            metrics = {k: np.asarray(v) for k, v in metrics.items()}
-            iters, diverged = np.asarray(new_state.iteration), np.asarray(new_state.diverged)
-            state = new_state
-            now = time.perf_counter() - t_start
-            for i, r in enumerate(results):
-                if r.status != "running":
-                    continue
-                _update_result(r, int(iters[i]), bool(diverged[i]), int(errors[i]),
-                               float(val_loss[i]), float(mean_loss[i]),
-                               {k: float(v[i]) for k, v in metrics.items()}, prog.rule.metric_limits)
-                r.seconds = elapsed[i] + now
-            if stop_after is not None and int(iters.max()) >= stop_after:
-                for r in results:
-                    if r.status == "running":
-                        r.status = "interrupted"
+            limits = jnp.asarray([r.config.max_iters if r.status == "running" else 0 for r in results])
+            state, mean_loss, records = prog.chunk(state, hp, limits)
+            if records:
+                _keep_records(results, records)
+            _validate_chunk(prog, state, mean_loss, results, elapsed, time.perf_counter() - t_start)
+            if stop_after is not None and int(np.max(np.asarray(state.iteration))) >= stop_after:
+                _mark_running(results, "interrupted")
             save()
             if progress:
                 progress(results)
     except KeyboardInterrupt:
-        for r in results:
-            if r.status == "running":
-                r.status = "interrupted"
+        _mark_running(results, "interrupted")
         save()
         raise
-    params = jax.tree.map(np.asarray, state.params)
+    params, rule_state = (jax.tree.map(np.asarray, t) for t in (state.params, state.rule_state))
     for i, r in enumerate(results):
         r.params = jax.tree.map(lambda a: a[i], params)
+        r.rule_state = jax.tree.map(lambda a: a[i], rule_state)
     return results
 
 
 def _update_result(r: RunResult, iteration: int, diverged: bool, errors: int,
                    val_loss: float, train_loss: float, metrics: dict[str, float],
-                   limits: dict[str, float]) -> None:
-    """Apply the stopping rules of SPEC 4 (and the rule's metric limits) after a validation."""
+                   limits: Mapping[str, float]) -> None:
+    """Apply the stopping rules (docs/protocols.md) and the rule's metric limits after a validation.
+
+    A validation that finds the config diverged (non-finite loss or parameters, or a metric over
+    its limit) ends it as ``diverged`` without counting toward its best: ``best_accuracy`` and
+    ``best_iteration`` stay those it reached before diverging (as the published code reports them).
+    """
     cfg = r.config
     accuracy = 1.0 - errors / cfg.val_size
     r.iterations = iteration
@@ -277,14 +384,29 @@ def _update_result(r: RunResult, iteration: int, diverged: bool, errors: int,
         r.status, r.stop_reason = "failed", f"no new best in {cfg.patience} validations"
 
 
+def _per_config(values: Sequence[Any] | None, n: int, what: str) -> None:
+    if values is not None and len(values) != n:
+        raise ValueError(f"{what}: need one per config ({n}), got {len(values)}")
+
+
 def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | None = None,
           resume: bool = False, progress: ProgressFn | None = None,
-          stop_after: int | None = None,
-          initial_params: Sequence[Params] | None = None) -> list[RunResult]:
+          stop_after: int | None = None, record_every: int | None = None,
+          initial_params: Sequence[Params | Mapping | None] | None = None,
+          initial_rule_state: Sequence[Any | None] | None = None,
+          rule: Rule | None = None) -> list[RunResult]:
     """Train configs, vmapping those that share structure; results in input order.
 
-    ``initial_params``: one Params per config to start from instead of the seeded
-    initialization (warm start, e.g. the curriculum); optimizer and rule state start fresh.
+    ``initial_params`` / ``initial_rule_state``: per config, the parameters (``Params`` or a
+    mapping of its fields) and the rule's own state (the pytree ``rule.init`` makes, e.g. TPTT's
+    inverse and its optimizer state, or its leaves in order) to start from instead of the
+    seeded ones (warm start, e.g. the curriculum); None entries start seeded. The training
+    loop's optimizer state always starts fresh. Each result carries its final ``params`` and
+    ``rule_state``.
+    ``record_every``: keep, every ``record_every`` iterations, the rule's per-layer record of the
+    last iteration and the mean global loss since the previous record, as ``(iteration, {name:
+    array})`` in ``RunResult.records`` (``val_every`` must be a multiple of it; no checkpoint).
+    ``rule``: a built rule to train with instead of the configs' registered one (tests).
     ``checkpoint``: a file written after every validation (atomically) holding the
     whole state; with ``resume=True`` training continues from it and ends exactly
     as an uninterrupted run would. ``stop_after``: stop (status ``interrupted``)
@@ -300,13 +422,20 @@ def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | Non
     if checkpoint and len(groups) > 1:
         raise ValueError("checkpoint: one checkpoint file holds configs of one structure; "
                          f"got {len(groups)} structure groups")
+    if record_every is not None:
+        if checkpoint:
+            raise ValueError("record_every: records are not checkpointed; train without a checkpoint")
+        bad = [c.val_every for c in configs if record_every < 1 or c.val_every % record_every]
+        if bad:
+            raise ValueError(f"record_every: must divide val_every ({bad[0]}), got {record_every}")
+    _per_config(initial_params, len(configs), "initial_params")
+    _per_config(initial_rule_state, len(configs), "initial_rule_state")
+    pick = lambda values, idx: None if values is None else [values[i] for i in idx]  # noqa: E731
     out: list[RunResult | None] = [None] * len(configs)
-    if initial_params is not None and len(initial_params) != len(configs):
-        raise ValueError(f"initial_params: need one per config ({len(configs)}), got {len(initial_params)}")
     for idx in groups.values():
-        init = None if initial_params is None else [initial_params[i] for i in idx]
-        for i, r in zip(idx, _train_group([configs[i] for i in idx], checkpoint, resume,
-                                          progress, stop_after, init)):
+        results = _train_group([configs[i] for i in idx], checkpoint, resume, progress, stop_after,
+                               record_every, pick(initial_params, idx), pick(initial_rule_state, idx), rule)
+        for i, r in zip(idx, results):
             out[i] = r
     return out  # type: ignore[return-value]
 

@@ -85,14 +85,11 @@ def _executor(name: ExecutorName, address: str | None, workers: int | None):
 
 
 def _progress(console: Console, label: str):
+    """One line per progress message, with the seconds since the experiment started."""
     t0 = time.perf_counter()
 
-    def cb(done, total=None):
-        if total is None:
-            console.print(f"  {done}", highlight=False)
-        else:
-            console.print(f"  {label}: {done}/{total} trials done ({time.perf_counter() - t0:.0f} s)",
-                          highlight=False)
+    def cb(message: str) -> None:
+        console.print(f"  {label}: {message} ({time.perf_counter() - t0:.0f} s)", highlight=False)
     return cb
 
 
@@ -109,39 +106,50 @@ def _spec_dir(specs: str | None):
     return spec_dir()
 
 
-def _run_spec(store, spec, budget: str, executor, console: Console, source: str, warm_start=None) -> str:
-    """Run what is missing of one spec; returns the experiment name."""
-    if spec.kind == "curriculum":
-        from localrnn.experiments.curriculum import run_curriculum
+def _run_spec(store, spec, budget: str, executor, console: Console, source: str, **options) -> str:
+    """Run what is missing of one spec (any kind); returns the experiment name."""
+    from localrnn.experiments.kinds import run_experiment
 
-        s = run_curriculum(store, spec, budget, executor, warm_start=warm_start,
-                           progress=lambda m: console.print(f"  {m}", highlight=False), source=source)
-        for n in s.notes:
-            console.print(f"note: {n}", highlight=False)
-        console.print(f"{s.experiment}: {s.ran} trials trained", highlight=False)
-        return s.experiment
-    if spec.kind == "diagnostics":
-        from localrnn.experiments.diagnostics import run_diagnostics
-
-        s = run_diagnostics(store, spec, budget, progress=lambda m: console.print(f"  {m}", highlight=False),
-                            source=source)
-        for n in s["notes"]:
-            console.print(f"note: {n}", highlight=False)
-        console.print(f"{s['experiment']}: {s['ran']} of {s['total']} runs recorded now", highlight=False)
-        return s["experiment"]
-    from localrnn.experiments.sweep import run_sweep
-
-    s = run_sweep(store, spec, budget, executor, progress=_progress(console, spec.name), source=source)
+    s = run_experiment(store, spec, budget, executor, progress=_progress(console, spec.name), source=source,
+                       **options)
     for n in s.notes:
         console.print(f"note: {n}", highlight=False)
-    console.print(f"{s.experiment}: {s.total} trials, {s.skipped} already complete, {s.ran} trained; "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items())), highlight=False)
+    console.print(s.text, highlight=False)
     return s.experiment
+
+
+def _writable_store(store: str | None) -> str:
+    """The store path of a command that writes it: an existing folder that can be written,
+    and, if the store exists already, a writable file (checked before anything runs)."""
+    path = _store_path(store)
+    folder = os.path.dirname(os.path.abspath(path))
+    allowed = "allowed: a file in an existing folder that can be written"
+    if not os.path.isdir(folder):
+        raise UsageError(f"--store: folder {folder} does not exist; {allowed}")
+    if os.path.isdir(path) or (os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK)):
+        raise UsageError(f"--store: {path} is not a writable file; {allowed}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--store: folder {folder} cannot be written; {allowed}")
+    return path
+
+
+def _check_out_dir(out_dir: str) -> None:
+    """``--out-dir`` must be a writable folder or one that can be created (checked, not created)."""
+    path = os.path.abspath(out_dir)
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    allowed = "allowed: a writable folder, or a new folder inside one"
+    if not os.path.isdir(probe):
+        raise UsageError(f"--out-dir: {out_dir} cannot be created: {probe} is not a folder; {allowed}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "written" if probe == path else f"created ({probe} cannot be written)"
+        raise UsageError(f"--out-dir: {out_dir} cannot be {what}; {allowed}")
 
 
 @app.command()
 def sweep(
-    spec_file: Annotated[str, typer.Argument(metavar="SPEC.toml", help="experiment spec")],
+    spec_file: Annotated[str, typer.Argument(metavar="EXPERIMENT.toml", help="experiment file (docs/protocols.md)")],
     budget: BudgetOpt = "quick",
     store: StoreOpt = None,
     executor: ExecutorOpt = ExecutorName.local,
@@ -167,12 +175,13 @@ def sweep(
         print(json.dumps(out) if as_json else f"{spec.name} [{budget}]: {out['trials']} trials in {groups} "
               "structure groups")
         return
+    path = _writable_store(store)
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
     from localrnn.experiments.store import Store
 
-    with Store(_store_path(store)) as st, ex:
+    with Store(path) as st, ex:
         name = _run_spec(st, spec, budget, ex, console, spec_file)
         if as_json:
             print(json.dumps([_trial_json(t) for t in st.trials(name)]))
@@ -180,7 +189,8 @@ def sweep(
 
 @app.command()
 def curriculum(
-    spec_file: Annotated[str, typer.Argument(metavar="SPEC.toml", help="curriculum spec (kind = \"curriculum\")")],
+    spec_file: Annotated[str, typer.Argument(metavar="EXPERIMENT.toml",
+                                         help="curriculum experiment file (kind = \"curriculum\")")],
     budget: BudgetOpt = "quick",
     store: StoreOpt = None,
     executor: ExecutorOpt = ExecutorName.local,
@@ -192,18 +202,19 @@ def curriculum(
     fmt: Annotated[Format, typer.Option("--format")] = Format.markdown,
     as_json: JsonOpt = False,
 ) -> None:
-    """Grow T from the spec's start by its step while solved (SPEC 5); print the ladder table."""
+    """Grow T from the spec's start by its step while solved (docs/protocols.md); print the ladder table."""
     spec = _load(spec_file)
     if spec.kind != "curriculum":
         raise UsageError(f"{spec_file}: kind: must be \"curriculum\" for this command, got {spec.kind!r}")
     _check_budget(spec, budget, spec_file)
+    path = _writable_store(store)
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
     from localrnn.experiments.report import make_report
     from localrnn.experiments.store import Store
 
-    with Store(_store_path(store)) as st, ex:
+    with Store(path) as st, ex:
         name = _run_spec(st, spec, budget, ex, console, spec_file, warm_start=warm_start)
         rep = make_report(st, name, fmt.value)
     _print_report(rep, as_json)
@@ -284,6 +295,7 @@ def report(
     path = _store_path(store)
     if not os.path.exists(path):
         raise UsageError(f"--store: no results store at {path}")
+    _check_out_dir(out_dir)
     with Store(path) as st:
         exp = find_experiment(st, name, budget)
         if exp is None:
@@ -321,6 +333,8 @@ def reproduce(
         spec = _load(str(f))
         _check_budget(spec, budget, str(f))
         loaded.append((n, str(f), spec))
+    path = _writable_store(store)
+    _check_out_dir(out_dir)
     _choose_device(device)
     ex = _executor(executor, address, workers)
     console = Console(stderr=True)
@@ -329,7 +343,7 @@ def reproduce(
 
     reports = []
     t0 = time.perf_counter()
-    with Store(_store_path(store)) as st, ex:
+    with Store(path) as st, ex:
         for n, f, spec in loaded:
             exp = _run_spec(st, spec, budget, ex, console, f)
             reports.append(make_report(st, exp, fmt.value, out_dir))

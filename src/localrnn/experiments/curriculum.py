@@ -1,8 +1,10 @@
-"""The curriculum protocol (SPEC 5, Table V): grow T until the rule fails.
+"""The curriculum protocol (docs/protocols.md; the paper's Table V): grow T until the rule fails.
 
 Every ladder (one arm, one setting of the spec's other axes, one seed) starts at
 ``curriculum.start``; when a length is solved it goes on at ``T + step``, from the
-solved weights when ``warm_start`` (default) or from a fresh initialization, and it
+solved state when ``warm_start`` (default: the parameters and the rule's own state, e.g.
+TPTT's inverse ``Vhh``, ``ch`` and their optimizer state; the training loop's optimizer
+starts fresh) or from a fresh initialization, and it
 stops at the first length not solved (or at ``max_length``). Ladders at the same
 step that share structure train together. Every step is a trial in the store and
 a row of the ladder table; a restarted curriculum walks the stored ladder and
@@ -13,24 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Callable
 
 from localrnn.experiments.executors import Executor, LocalExecutor
 from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
 from localrnn.experiments.store import Store
-from localrnn.experiments.sweep import MAX_GROUP, experiment_name, run_trials
+from localrnn.experiments.sweep import MAX_GROUP, ExperimentSummary, WarmStart, experiment_name, run_trials
 
-__all__ = ["CurriculumSummary", "run_curriculum", "highest_solved"]
-
-
-@dataclass
-class CurriculumSummary:
-    experiment: str
-    warm_start: bool
-    ladders: dict[str, list[dict]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    ran: int = 0
+__all__ = ["run_curriculum", "highest_solved"]
 
 
 def _hash(obj) -> str:
@@ -49,8 +41,8 @@ def highest_solved(steps: list[dict]) -> int:
 
 def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Executor | None = None, *,
                    warm_start: bool | None = None, max_group: int = MAX_GROUP,
-                   progress: Callable[[str], None] | None = None, source: str = "spec") -> CurriculumSummary:
-    """Run every ladder of ``spec`` under ``budget`` to its first failure; returns the ladders."""
+                   progress: Callable[[str], None] | None = None, source: str = "spec") -> ExperimentSummary:
+    """Run every ladder of ``spec`` under ``budget`` to its first failure; the summary holds the ladders."""
     from localrnn.config import TrainConfig
 
     base = plan(spec, budget, source)  # validates before anything is written
@@ -62,7 +54,7 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
     name = experiment_name(spec, budget)
     if not warm:
         name += ":cold"
-    summary = CurriculumSummary(experiment=name, warm_start=warm, notes=notes)
+    summary = ExperimentSummary(experiment=name, kind="curriculum", warm_start=warm, notes=notes)
     store.add_experiment(name, "curriculum", {"spec": spec.model_dump(mode="json"), "budget": budget,
                                               "warm_start": warm, "max_length": max_length})
     executor = executor or LocalExecutor()
@@ -77,6 +69,8 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
         for key, lad in active.items():
             cfg = TrainConfig(**{**lad["base"].config.model_dump(), "length": lad["length"]})
             init = {"curriculum": True, "warm_start": warm, "from": lad["parent"] if warm else None}
+            if warm and lad["parent"]:
+                init["carries"] = "params+rule_state"  # a new id: steps that carried params only are rerun
             tid = _hash({"run_id": cfg.run_id(), **init})
             labels = {**lad["labels"], "length": lad["length"], "step": lad["step"], "ladder": key}
             lad["trial_id"] = tid
@@ -85,14 +79,8 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
         for key, tid, t, _ in items:
             lad = active[key]
             store.write_ladder_step(name, key, lad["step"], lad["length"], tid, warm, lad["labels"])
-        runs = []
-        for key, tid, t, _ in items:
-            parent = active[key]["parent"]
-            params = store.params(parent) if (warm and parent) else None
-            if warm and parent and params is None:
-                raise RuntimeError(f"curriculum: parameters of solved trial {parent} are missing from the store")
-            runs.append((tid, t, params))
-        ran = run_trials(store, runs, executor, keep_params=warm, max_group=max_group)
+        runs = [(tid, t, _warm_start(store, active[key]["parent"]) if warm else None) for key, tid, t, _ in items]
+        ran = run_trials(store, runs, executor, keep_state=warm, max_group=max_group)
         summary.ran += len(ran)
         for key, tid, t, _ in items:
             lad = active[key]
@@ -105,4 +93,20 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
                 lad["done"] = True
         active = {k: v for k, v in active.items() if not v.get("done")}
     summary.ladders = store.ladders(name)
+    summary.total = sum(len(steps) for steps in summary.ladders.values())
+    summary.skipped = summary.total - summary.ran
+    for steps in summary.ladders.values():
+        for st in steps:
+            summary.statuses[st["status"]] = summary.statuses.get(st["status"], 0) + 1
+    summary.text = f"{name}: {summary.ran} trials trained"
     return summary
+
+
+def _warm_start(store: Store, parent: str | None) -> WarmStart | None:
+    """The stored final state (parameters and rule state) of the solved step ``parent``."""
+    if parent is None:
+        return None
+    state = store.final_state(parent)
+    if state is None:
+        raise RuntimeError(f"curriculum: the state of solved trial {parent} is missing from the store")
+    return state

@@ -9,71 +9,94 @@ driver writes it.
 
 * ``local``: in this process, one job after another (default).
 * ``process``: one single-threaded XLA process per core (``spawn``), vmap inside
-  each; on CPU this beats one multi-threaded process (DESIGN.md, measured facts).
+  each; on CPU this beats one multi-threaded process (:mod:`localrnn.runtime`).
 * ``ray``: Ray tasks of one CPU each, on a local Ray started here (``num_cpus``)
   or an existing cluster (``address``). Needs the optional extra ``localrnn[ray]``.
+
+Workers never outlive their driver: a pool worker asks the kernel for SIGKILL when its
+parent dies (Linux ``prctl(PR_SET_PDEATHSIG)``) and, on every platform, a watchdog thread
+exits it within :data:`WATCHDOG_SECONDS` once its parent process is gone (even while a job
+runs). With no worker left, the multiprocessing resource tracker sees its pipe close and
+exits too. A local Ray's processes share the driver's fate through Ray's own cleanup.
 """
 
 from __future__ import annotations
 
 import abc
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
+
+from localrnn.runtime import single_threaded_xla, worker_environment
 
 __all__ = ["Job", "run_job", "Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor",
-           "make_executor", "EXECUTORS", "SINGLE_THREAD_XLA_FLAGS"]
+           "make_executor", "EXECUTORS", "WATCHDOG_SECONDS"]
 
-SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 EXECUTORS = ("local", "process", "ray")
+#: how often a pool worker checks that its driver is alive (seconds)
+WATCHDOG_SECONDS = 0.5
 
 
 @dataclass
 class Job:
-    """One vmapped group: configs as JSON dicts (TrainConfig fields)."""
+    """One vmapped group: configs as JSON dicts (TrainConfig fields).
+
+    ``warm_starts``: per config None (seeded start) or ``{"params": {field: array},
+    "rule_state": [leaves]}`` to start from; ``keep_state``: return each config's final
+    params and rule state (``RunResult.to_dict(keep_state=True)``).
+    """
 
     configs: list[dict]
-    initial_params: list[dict] | None = None
+    warm_starts: list[dict | None] | None = None
     checkpoint: str | None = None
-    keep_params: bool = False
+    keep_state: bool = False
     meta: dict = field(default_factory=dict)
-
-
-def _params_dict(p: Any) -> dict:
-    import numpy as np
-
-    return {k: np.asarray(getattr(p, k)) for k in p._fields}
 
 
 def run_job(job: Job) -> list[dict]:
     """Train one job and return its results as plain dicts (runs in any worker)."""
-    import numpy as np
-
     from localrnn.config import TrainConfig
-    from localrnn.model import Params
     from localrnn.train import train
 
     configs = [TrainConfig(**c) for c in job.configs]
-    init = None
-    if job.initial_params is not None:
-        init = [Params(**{k: np.asarray(v) for k, v in p.items()}) for p in job.initial_params]
-    resume = bool(job.checkpoint)
-    results = train(configs, checkpoint=job.checkpoint, resume=resume, initial_params=init)
-    out = []
-    for r in results:
-        d = {"status": r.status, "best_accuracy": float(r.best_accuracy), "best_iteration": int(r.best_iteration),
-             "iterations": int(r.iterations), "seconds": float(r.seconds),
-             "history": [{k: float(v) if k not in ("iteration", "val_errors") else int(v) for k, v in h.items()}
-                         for h in r.history]}
-        if job.keep_params and r.params is not None:
-            d["params"] = _params_dict(r.params)
-        out.append(d)
-    return out
+    warm = job.warm_starts or [None] * len(configs)
+    params = [None if w is None else w["params"] for w in warm]
+    rule_state = [None if w is None else (w.get("rule_state") or None) for w in warm]
+    results = train(configs, checkpoint=job.checkpoint, resume=bool(job.checkpoint),
+                    initial_params=params, initial_rule_state=rule_state)
+    return [r.to_dict(keep_state=job.keep_state) for r in results]
 
 
-def _init_worker() -> None:
-    """Pin a pool worker to one XLA thread on the CPU (before JAX builds its backend)."""
-    os.environ["XLA_FLAGS"] = SINGLE_THREAD_XLA_FLAGS
+def _exit_with_parent(parent: int, kernel_signal: bool) -> None:
+    """Make this process end when ``parent`` does: SIGKILL from the kernel on Linux where
+    ``kernel_signal`` (the kernel sends it when the parent *thread* that started us exits, so only
+    when that is the parent's main thread), and a daemon thread that polls the parent pid (the
+    fallback everywhere, and for a parent that died before the request was made)."""
+    if kernel_signal and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(WATCHDOG_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="localrnn-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(parent: int, started_by_main_thread: bool) -> None:
+    """A pool worker: one XLA thread on the CPU (before JAX builds its backend); it exits when
+    its driver ``parent`` dies."""
+    _exit_with_parent(parent, started_by_main_thread)
+    single_threaded_xla(override=True)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
@@ -123,7 +146,8 @@ class ProcessExecutor(Executor):
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker)
+                                             initializer=_init_worker,
+                                             initargs=(os.getpid(), threading.current_thread() is threading.main_thread()))
         return self._pool
 
     def run(self, jobs):
@@ -161,7 +185,7 @@ class RayExecutor(Executor):
             raise RuntimeError("the ray executor needs Ray: pip install 'localrnn[ray]'") from None
         self._ray = ray
         self._started = False
-        env = {"env_vars": {"XLA_FLAGS": SINGLE_THREAD_XLA_FLAGS, "JAX_PLATFORMS": "cpu"}}
+        env = {"env_vars": worker_environment()}
         if not ray.is_initialized():
             if address:
                 ray.init(address=address, runtime_env=env, log_to_driver=False)

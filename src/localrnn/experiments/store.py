@@ -1,4 +1,4 @@
-"""SQLite results store (DESIGN.md "Runs, sweeps, results").
+"""SQLite results store (docs/protocols.md).
 
 One file, WAL mode, one writer (the driver process; executors' workers only
 return results). Tables:
@@ -13,7 +13,8 @@ return results). Tables:
   (arm, grid values), so the same run serves every experiment that needs it.
 * ``metrics``: one row per validation of a trial.
 * ``records``: per-layer diagnostics (JSON arrays) at chosen iterations.
-* ``params``: final parameters of a trial (npz bytes), kept where asked for
+* ``params``: final state of a trial (npz bytes: the parameters and the rule's own
+  state, e.g. TPTT's inverse and its optimizer state), kept where asked for
   (curriculum warm starts).
 * ``ladders``: curriculum steps (experiment, ladder, step, length, trial).
 
@@ -103,6 +104,7 @@ CREATE TABLE IF NOT EXISTS ladders (
 """
 
 _PARAM_FIELDS = ("Wxh", "Whh", "bh", "Why", "by")
+_RULE_STATE = "rule_state_"
 
 
 def default_store_path() -> str:
@@ -194,15 +196,21 @@ class Store:
                            f"AND status NOT IN ({','.join('?' * len(COMPLETE))})",
                            [(status, now, t, *COMPLETE) for t in trial_ids])
 
-    def write_result(self, trial_id: str, result: dict, params: dict | None = None) -> None:
-        """Write one trial's outcome (``RunResult``-like dict) with its metrics, atomically."""
-        self.write_results([(trial_id, result, params)])
+    def write_result(self, trial_id: str, result: dict, state: dict | None = None) -> None:
+        """Write one trial's outcome (``RunResult.to_dict()``) with its metrics, atomically."""
+        self.write_results([(trial_id, result, state)])
 
     def write_results(self, items: Sequence[tuple[str, dict, dict | None]]) -> None:
-        """Write several outcomes in one transaction (a group that finished together)."""
+        """Write several outcomes in one transaction (a group that finished together).
+
+        Each item is ``(trial_id, result, state)``; ``state`` (or None) is the final
+        ``{"params": {field: array}, "rule_state": [leaves]}`` or a bare params mapping.
+        A diverged result's ``best_accuracy`` / ``best_iteration`` are stored as they come:
+        the best the trial reached before diverging.
+        """
         now = time.time()
         with self._tx() as db:
-            for trial_id, r, params in items:
+            for trial_id, r, state in items:
                 done = r["status"] in COMPLETE
                 db.execute(
                     "UPDATE trials SET status=?, best_accuracy=?, best_iteration=?, iterations=?, seconds=?, "
@@ -215,9 +223,9 @@ class Store:
                     "VALUES (?,?,?,?,?,?)",
                     [(trial_id, h["iteration"], _nan_to_none(h["train_loss"]), _nan_to_none(h["val_loss"]),
                       h["val_accuracy"], h["val_errors"]) for h in r.get("history", [])])
-                if params is not None:
+                if state is not None:
                     db.execute("INSERT OR REPLACE INTO params(trial_id, data) VALUES (?,?)",
-                               (trial_id, _params_to_bytes(params)))
+                               (trial_id, _state_to_bytes(state)))
 
     def write_records(self, trial_id: str, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Per-layer diagnostics: ``(iteration, {name: array or scalar})`` rows."""
@@ -280,8 +288,16 @@ class Store:
         return {k: (np.asarray(i), np.asarray(v, float)) for k, (i, v) in acc.items()}
 
     def params(self, trial_id: str) -> dict[str, np.ndarray] | None:
+        """A trial's stored final parameters ``{field: array}`` (None if not kept)."""
+        state = self.final_state(trial_id)
+        return None if state is None else state["params"]
+
+    def final_state(self, trial_id: str) -> dict | None:
+        """A trial's stored final ``{"params": {field: array}, "rule_state": [leaves]}`` (None if
+        not kept; ``rule_state`` is ``[]`` for a rule without state or a store written before rule
+        states were kept)."""
         row = self._db.execute("SELECT data FROM params WHERE trial_id=?", (trial_id,)).fetchone()
-        return None if row is None else _params_from_bytes(row[0])
+        return None if row is None else _state_from_bytes(row[0])
 
     # -- curriculum -----------------------------------------------------------------
     def write_ladder_step(self, experiment: str, ladder: str, step: int, length: int, trial_id: str,
@@ -318,14 +334,24 @@ def _trial_dict(row: sqlite3.Row) -> dict:
     return d
 
 
-def _params_to_bytes(params: Any) -> bytes:
+def _state_to_bytes(state: Any) -> bytes:
+    """npz of the parameters (by field name) and the rule state's leaves (``rule_state_0000`` ...)."""
+    if isinstance(state, dict) and "params" in state:
+        params, leaves = state["params"], state.get("rule_state") or []
+    else:
+        params, leaves = state, []
     if not isinstance(params, dict):
         params = {f: getattr(params, f) for f in _PARAM_FIELDS}
+    arrays = {k: np.asarray(v) for k, v in params.items()}
+    arrays.update({f"{_RULE_STATE}{i:04d}": np.asarray(a) for i, a in enumerate(leaves)})
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in params.items()})
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
-def _params_from_bytes(data: bytes) -> dict[str, np.ndarray]:
+def _state_from_bytes(data: bytes) -> dict:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files}
+    leaves = sorted(k for k in arrays if k.startswith(_RULE_STATE))
+    return {"params": {k: v for k, v in arrays.items() if not k.startswith(_RULE_STATE)},
+            "rule_state": [arrays[k] for k in leaves]}

@@ -19,20 +19,36 @@ from localrnn.experiments.executors import Executor, Job, LocalExecutor
 from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
 from localrnn.experiments.store import Store
 
-__all__ = ["SweepSummary", "experiment_name", "make_jobs", "run_sweep", "run_trials"]
+__all__ = ["ExperimentSummary", "WarmStart", "experiment_name", "make_jobs", "run_sweep", "run_trials"]
 
 #: configs per vmapped job at most (bounds memory and the cost of a straggler)
 MAX_GROUP = 64
 
 
 @dataclass
-class SweepSummary:
+class ExperimentSummary:
+    """What running one experiment of any kind (grid, curriculum, diagnostics) did.
+
+    ``total``: its trials (a curriculum: the steps run so far); ``skipped``: complete before;
+    ``ran``: trained now; ``statuses``: count per stored status; ``notes``: optional arms left
+    out; ``text``: one line for the user. A curriculum also fills ``warm_start`` and ``ladders``.
+    """
+
     experiment: str
+    kind: str = "grid"
     total: int = 0
     skipped: int = 0
     ran: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    text: str = ""
+    warm_start: bool | None = None
+    ladders: dict[str, list[dict]] = field(default_factory=dict)
+
+
+#: where a trial starts instead of its seeded initialization: ``{"params": {field: array},
+#: "rule_state": [leaves of the rule's state]}`` (a stored trial's final state)
+WarmStart = dict
 
 
 def experiment_name(spec: ExperimentSpec, budget: str) -> str:
@@ -61,11 +77,12 @@ def _checkpoint_path(store: Store, trial_ids: Sequence[str]) -> str:
     return os.path.join(f"{os.path.abspath(store.path)}.ckpt", f"{h}.npz")
 
 
-def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, dict | None]], executor: Executor,
-               *, keep_params: bool = False, max_group: int = MAX_GROUP, checkpoints: bool = True,
+def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, WarmStart | None]], executor: Executor,
+               *, keep_state: bool = False, max_group: int = MAX_GROUP, checkpoints: bool = True,
                progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
-    """Run ``(trial_id, trial, initial params or None)`` not yet complete; write results as jobs finish.
+    """Run ``(trial_id, trial, warm start or None)`` not yet complete; write results as jobs finish.
 
+    ``keep_state``: store each trial's final parameters and rule state (to warm-start from).
     Returns ``{trial_id: result dict}`` of the trials run here.
     """
     done = store.complete_ids(t[0] for t in trials)
@@ -77,13 +94,12 @@ def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, dict | No
     use_ckpt = checkpoints and not isinstance(executor, _no_checkpoint_executors())
     for idx in jobs_idx:
         ids = [todo[i][0] for i in idx]
-        inits = [todo[i][2] for i in idx]
+        warm = [todo[i][2] for i in idx]
         jobs.append(Job(
             configs=[todo[i][1].config.model_dump(mode="json") for i in idx],
-            initial_params=None if all(p is None for p in inits) else [
-                p if p is not None else _fresh_params(todo[i][1].config) for i, p in zip(idx, inits)],
+            warm_starts=None if all(w is None for w in warm) else warm,
             checkpoint=_checkpoint_path(store, ids) if use_ckpt else None,
-            keep_params=keep_params,
+            keep_state=keep_state,
             meta={"trial_ids": ids}))
     store.set_status([t[0] for t in todo], "running")
     out: dict[str, dict] = {}
@@ -91,7 +107,7 @@ def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, dict | No
     try:
         for j, results in executor.run(jobs):
             job = jobs[j]
-            store.write_results([(tid, r, r.get("params") if keep_params else None)
+            store.write_results([(tid, r, _state_of(r) if keep_state else None)
                                  for tid, r in zip(job.meta["trial_ids"], results)])
             for tid, r in zip(job.meta["trial_ids"], results):
                 out[tid] = r
@@ -112,29 +128,22 @@ def _no_checkpoint_executors():
     return (RayExecutor,)
 
 
-def _fresh_params(cfg):
-    """The seeded initialization of ``cfg`` (for a job that mixes warm and fresh starts)."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from localrnn.model import init_params
-    from localrnn.tasks import get_task
-
-    task = get_task(cfg.task)
-    k_init = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)[0]
-    p = init_params(k_init, task.n_in, cfg.hidden, task.n_out, jnp.dtype(cfg.dtype))
-    return {k: np.asarray(getattr(p, k)) for k in p._fields}
+def _state_of(result: dict) -> WarmStart | None:
+    """The final state a result carries (``to_dict(keep_state=True)``), as the store keeps it."""
+    return {"params": result["params"], "rule_state": result["rule_state"]} if "params" in result else None
 
 
 def run_sweep(store: Store, spec: ExperimentSpec, budget: str, executor: Executor | None = None, *,
-              max_group: int = MAX_GROUP, progress: Callable[[int, int], None] | None = None,
-              source: str = "spec", plan_only: bool = False) -> SweepSummary:
-    """Run the grid of ``spec`` under ``budget``: every trial not yet complete in ``store``."""
+              max_group: int = MAX_GROUP, progress: Callable[[str], None] | None = None,
+              source: str = "spec", plan_only: bool = False) -> ExperimentSummary:
+    """Run the grid of ``spec`` under ``budget``: every trial not yet complete in ``store``.
+
+    ``progress`` gets one line as each job finishes; ``plan_only`` counts without running.
+    """
     trials = plan(spec, budget, source)  # validates everything before writing anything
     _, notes = active_arms(spec, source)
     name = experiment_name(spec, budget)
-    summary = SweepSummary(experiment=name, notes=notes)
+    summary = ExperimentSummary(experiment=name, kind="grid", notes=notes)
     unique: dict[str, PlannedTrial] = {}
     for t in trials:
         unique.setdefault(t.trial_id, t)
@@ -146,9 +155,12 @@ def run_sweep(store: Store, spec: ExperimentSpec, budget: str, executor: Executo
     store.register_trials(name, [(tid, t.config, t.labels, None) for tid, t in unique.items()])
     executor = executor or LocalExecutor()
     summary.skipped = len(store.complete_ids(unique))
+    report = None if progress is None else (lambda done, total: progress(f"{done}/{total} trials done"))
     ran = run_trials(store, [(tid, t, None) for tid, t in unique.items()], executor,
-                     max_group=max_group, progress=progress)
+                     max_group=max_group, progress=report)
     summary.ran = len(ran)
     for t in store.trials(name):
         summary.statuses[t["status"]] = summary.statuses.get(t["status"], 0) + 1
+    summary.text = (f"{name}: {summary.total} trials, {summary.skipped} already complete, {summary.ran} trained; "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())))
     return summary
