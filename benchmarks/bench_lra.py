@@ -13,8 +13,9 @@ With ``--published-code DIR`` (DIR: a checkout of the published repository nmanc
 then times, in the same run and at the same settings (temporal order, T=30, K=10, lambda=0.1,
 gamma=1, c0=c1=1, MSE local loss, B=20, m=100, SGD lr 0.1, float32), the published ``SRNN.train``
 loop (torch, ``--published-threads`` threads, run by ``--published-python``, default this
-interpreter: localrnn itself does not need torch) and localrnn's ``train`` loop (batch generation,
-rule step, SGD), and prints both seconds per iteration and their ratio. No figure measured
+interpreter: localrnn itself does not need torch) and localrnn's compiled training chunk (batch
+generation, rule step, SGD; validation excluded on both sides), and prints both seconds per
+iteration and their ratio. No figure measured
 elsewhere is printed.
 
 XLA runs single-threaded (the CPU executor runs one single-threaded process per core); set
@@ -46,14 +47,14 @@ import localrnn  # noqa: E402
 from localrnn.config import TrainConfig  # noqa: E402
 from localrnn.model import Params  # noqa: E402
 from localrnn.rules import make_rule  # noqa: E402
-from localrnn.train import train  # noqa: E402
+from localrnn.train import compile_program, stacked_hparams  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from oracles.lra_literal import lra_literal  # noqa: E402
 
 sys.path.insert(0, str(HERE))
-from _machine import measured_matmul_peak  # noqa: E402
+from _machine import measured_matmul_peak, median_time  # noqa: E402
 
 B, M, LR = 20, 100, 0.1
 #: the six published-code options of the ``reference`` preset, spelled out for the literal oracle
@@ -176,28 +177,27 @@ def published_seconds(directory: str, python: str, iters: int, threads: int) -> 
 
 
 def localrnn_seconds(variant: str, iters: int) -> float:
-    """Seconds per iteration of localrnn's ``train`` loop at the side-by-side settings: the
-    difference of a 2-chunk and a 1-chunk run (``iters`` iterations per chunk, compiled before
-    timing), so start-up cancels; each chunk is followed by one 1,000-sample validation."""
+    """Seconds per iteration of localrnn's compiled training chunk (batch generation, rule step,
+    SGD apply; what ``train`` runs between validations) at the side-by-side settings: median
+    over repeats of one ``iters``-iteration chunk, after compilation, divided by ``iters``."""
     s = SIDE_BY_SIDE
     cfg = TrainConfig(task="temporal_order", length=s["length"], rule="lra", lr=s["lr"],
                       rule_options={"inner_steps": s["inner_steps"], "variant": variant,
                                     "local_loss": "mse"},
                       hparams={"reg_lambda": s["reg_lambda"], "target_step": s["target_step"],
                                "c0": s["c"], "c1": s["c"]},
-                      hidden=M, batch=B, val_every=iters, val_size=1000, patience=0,
-                      max_iters=iters, dtype="float32")
-    train(cfg)  # compile
-    seconds = []
-    for chunks in (1, 2):
-        run = cfg.model_copy(update={"max_iters": chunks * iters})
-        t0 = time.perf_counter()
-        result = train(run)[0]
-        seconds.append(time.perf_counter() - t0)
-        if result.iterations != chunks * iters:
-            raise SystemExit(f"error: localrnn's {variant} run stopped early ({result.status} "
-                             f"after {result.iterations} iterations)")
-    return (seconds[1] - seconds[0]) / iters
+                      hidden=M, batch=B, val_every=iters, dtype="float32")
+    prog = compile_program(cfg)
+    hp, state = stacked_hparams([cfg]), prog.init(jnp.asarray([cfg.seed]))
+    limit = jnp.asarray([10**9])
+
+    def chunk():
+        out, _, _ = prog.chunk(state, hp, limit)
+        if bool(out.diverged[0]):
+            raise SystemExit(f"error: localrnn's {variant} run diverged; try another target step")
+        jax.block_until_ready(out.params)
+
+    return median_time(chunk, repeats=5) / iters
 
 
 def side_by_side(directory: str, python: str, iters: int, threads: int):
@@ -211,7 +211,7 @@ def side_by_side(directory: str, python: str, iters: int, threads: int):
     for variant in ("reference", "fixed_target"):
         own = localrnn_seconds(variant, iters)
         same = "the published computation" if variant == "reference" else "Algorithm 1, fixed target"
-        print(f"  localrnn train, variant {variant} ({same}; XLA, XLA_FLAGS as above): "
+        print(f"  localrnn training chunk, variant {variant} ({same}; XLA_FLAGS as above): "
               f"{own:.4f} s/iter, {pub['seconds_per_iteration'] / own:.1f}x the published loop's speed")
 
 
