@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from localrnn.runtime import single_threaded_xla
+
+single_threaded_xla()  # before the first computation; a user's XLA_FLAGS wins
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -88,16 +90,13 @@ def _train_step(rule):
     return step
 
 
-def _time(fn, args, inner, repeats):
-    jax.block_until_ready(fn(*args))
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _time(fn, args, inner, repeats) -> float:
+    """Seconds per call of ``fn(*args)``: median over repeats of ``inner`` back-to-back calls."""
+    def run():
         for _ in range(inner):
             out = fn(*args)
         jax.block_until_ready(out)
-        ts.append((time.perf_counter() - t0) / inner)
-    return float(np.median(ts)), float(np.min(ts))
+    return median_time(run, repeats=repeats) / inner
 
 
 def _oracle_seconds(params, x, y, K, lam, variant):
@@ -111,10 +110,10 @@ def _oracle_seconds(params, x, y, K, lam, variant):
 
 
 def per_iteration(quick: bool, peak: dict[str, float]):
-    print("seconds per iteration (median [min] of repeats), rule step + SGD apply on a fixed batch, "
+    print("seconds per iteration (median of repeats), rule step + SGD apply on a fixed batch, "
           "temporal order, B=20, m=100, gamma=1, c0=c1=1")
     print(f"{'T':>3} {'K':>3} {'lambda':>6} {'variant':>12} {'dtype':>8} {'compile s':>9} "
-          f"{'s/iter':>10} {'[min]':>10} {'GFLOP/s':>8} {'% peak':>7} {'oracle s/iter':>13} "
+          f"{'s/iter':>10} {'GFLOP/s':>8} {'% peak':>7} {'oracle s/iter':>13} "
           f"{'speed-up':>9}")
     grid = [(T, K, lam) for T in (10, 30) for K in (1, 10) for lam in (0.0, 0.1)]
     for T, K, lam in grid:
@@ -129,7 +128,7 @@ def per_iteration(quick: bool, peak: dict[str, float]):
                 t0 = time.perf_counter()
                 jax.block_until_ready(fn(params, x, y, hp))
                 compile_s = time.perf_counter() - t0
-                med, mn = _time(fn, (params, x, y, hp), inner=5 if quick else 20,
+                med = _time(fn, (params, x, y, hp), inner=5 if quick else 20,
                                 repeats=3 if quick else 7)
                 name = jnp.dtype(dtype).name
                 gf = flops(T, K) / med / 1e9
@@ -138,7 +137,7 @@ def per_iteration(quick: bool, peak: dict[str, float]):
                     oracle_s = _oracle_seconds(params, x, y, K, lam, variant)
                     orc, spd = f"{oracle_s:13.3f}", f"{oracle_s / med:8.0f}x"
                 print(f"{T:3d} {K:3d} {lam:6.1f} {variant:>12} {name:>8} {compile_s:9.2f} "
-                      f"{med:10.5f} {mn:10.5f} {gf:8.1f} {100 * gf / peak[name]:6.1f}% {orc} {spd}")
+                      f"{med:10.5f} {gf:8.1f} {100 * gf / peak[name]:6.1f}% {orc} {spd}")
     print("float64 is the setting to read for oracle comparisons; float32 is the training default.")
 
 
@@ -155,7 +154,7 @@ def vmapped(quick: bool, peak: dict[str, float], T=30, K=10, lam=0.1, dtype=jnp.
               "c0": jnp.ones((n,), dtype), "c1": jnp.linspace(0.1, 1.0, n).astype(dtype),
               "reg_lambda": jnp.full((n,), lam, dtype)}
         fn = jax.jit(jax.vmap(step))
-        med, _ = _time(fn, (params, x, y, hp), inner=3 if quick else 10, repeats=3 if quick else 5)
+        med = _time(fn, (params, x, y, hp), inner=3 if quick else 10, repeats=3 if quick else 5)
         gf = n * flops(T, K) / med / 1e9
         print(f"  N={n:3d}: {n / med:8.1f} config-it/s  ({med * 1e3:8.2f} ms per vmapped step, "
               f"{gf:5.1f} GFLOP/s, {100 * gf / peak[jnp.dtype(dtype).name]:4.1f}% of peak)")
