@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from localrnn.model import Params
-from localrnn.rules.lra import HPARAMS, LRAOptions, lra_core
+from localrnn.rules.lra import HPARAMS, RULE, LRAOptions, lra_core
 
 __all__ = ["lra_gradients"]
 
@@ -19,17 +19,24 @@ def _compiled(options: LRAOptions, loss: str):
     return jax.jit(lambda p, x, y, hp: lra_core(p, x, y, hp, options, loss))
 
 
+def _option_lines() -> str:
+    hp = [f"    ``{k}`` ({h.default:g}): {h.help}" for k, h in HPARAMS.items()]
+    opts = [f"    ``{k}`` ({f.default!r}): {f.description}" for k, f in LRAOptions.model_fields.items()
+            if k != "regularize"]
+    return "\n".join(hp + opts)
+
+
 def lra_gradients(params: Params, x: jax.Array, y: jax.Array, loss: str = "cross_entropy",
                   **options: Any) -> dict[str, jax.Array]:
-    """One RNN-LRA-diff update (SPEC 3.2/3.3/7) on the batch ``(x, y)``, summed and per layer.
+    """One RNN-LRA-diff update (docs/lra.md) on the batch ``(x, y)``, summed and per layer.
 
-    ``options`` takes the rule's static options and its hyper-parameters by name, exactly as
-    the CLI spells them with underscores: ``inner_steps`` (K, 10), ``target_step`` (gamma, 1.0),
-    ``c0`` (1.0), ``c1`` (1.0), ``reg_lambda`` (lambda, 0.0; != 0 switches the regularizer
-    on), ``force_normalize``, ``local_loss`` (``"mse"`` | ``"log_penalty"``), ``update_layer0``,
-    ``variant`` (``"faithful"`` | ``"reference"``) and the SPEC-7 options ``local_grads``,
-    ``inner_reference``, ``normalization``, ``layer_loss``, ``regularizer``. ``loss`` is the
-    task's global loss (``"cross_entropy"`` or ``"mse"``).
+    ``options`` takes the rule's hyper-parameters and static options by name, as the CLI spells
+    them with underscores (a non-zero ``reg_lambda`` switches the regularizer on); ``loss`` is the
+    task's global loss (``"cross_entropy"`` or ``"mse"``). ``variant`` picks the reading of
+    Algorithm 1: ``"fixed_target"`` (default), ``"printed"`` or ``"reference"``
+    (docs/lra-readings.md). The names, defaults and meanings (from the rule's schema):
+
+{options}
 
     Returns a dict of arrays: ``grad_Wxh``, ``grad_Whh``, ``grad_bh``, ``grad_Why``,
     ``grad_by`` (the updates as the optimizer applies them, summed over layers);
@@ -45,11 +52,13 @@ def lra_gradients(params: Params, x: jax.Array, y: jax.Array, loss: str = "cross
     >>> g = localrnn.lra_gradients(params, x, y, inner_steps=10, target_step=0.1, reg_lambda=0.1)
     >>> g["grad_Whh"].shape, g["grad_Whh_per_layer"].shape
     ((100, 100), (20, 100, 100))
-    >>> ref = localrnn.lra_gradients(params, x, y, inner_steps=10, target_step=0.1, variant="reference")
+    >>> printed = localrnn.lra_gradients(params, x, y, inner_steps=10, variant="printed")
     """
     hp = {k: options.pop(k, h.default) for k, h in HPARAMS.items()}
-    opts = LRAOptions(**options)
-    opts = opts.model_copy(update={"regularize": opts.regularize or hp["reg_lambda"] != 0})
+    opts = RULE.derive_options(LRAOptions(**options), hp)
     dt = params.Whh.dtype
     hp_arr = {k: jnp.asarray(v, dt) for k, v in hp.items()}
     return _compiled(opts, loss)(params, jnp.asarray(x, dt), jnp.asarray(y, dt), hp_arr)
+
+
+lra_gradients.__doc__ = lra_gradients.__doc__.replace("{options}", _option_lines())

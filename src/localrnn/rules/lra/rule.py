@@ -1,0 +1,164 @@
+"""RNN-LRA-diff assembled from its phases (Algorithm 1; Algorithm 2 when lambda != 0; docs/lra.md).
+
+:func:`build_phases` reads the options once and picks the function of every phase: the output layer
+and top target (``top.py``), the target search of the reading (``search.py``), the layer losses and
+the weight map (``updates.py``), the regularizer (``regularizers.py``) and which updates Normalize
+rescales. :func:`lra_core` runs them in the algorithm's order.
+
+Weight updates of layer t are Normalize(., c0)'d (Whh, Wxh and bh; option (c) ``reference``: Whh
+and Wxh only). Layers 1..T-1 are updated; ``update_layer0`` also applies ``ell_0`` to Wxh and bh.
+
+Record (``record=True``), per layer t (T,): ``local_loss`` = ``ell_t``;
+``target_displacement_norm`` = ||D|| of the last step of the search that produced ``zhat_t``
+(the paper's Delta h_t); ``grad_Whh_norm``, ``grad_Wxh_norm`` = norms of the layer's
+(normalized) update (0 for layers not updated).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from localrnn.losses import global_loss
+from localrnn.model import Params
+from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules.lra._math import local_loss_parts, normalize
+from localrnn.rules.lra._pass import Pass, forward_pass
+from localrnn.rules.lra.options import HPARAMS, LRAOptions
+from localrnn.rules.lra.regularizers import NoRegularizer, pick_regularizer
+from localrnn.rules.lra.search import make_layer_search, search_layers
+from localrnn.rules.lra.top import output_gradients, top_target
+from localrnn.rules.lra.updates import (first_path_terms, one_step_map, own_losses,
+                                        second_path_terms, shifted_losses, unrolled_map)
+
+__all__ = ["Phases", "build_phases", "lra_core", "RULE"]
+
+
+def _identity(d: jax.Array, c: jax.Array) -> jax.Array:
+    return d
+
+
+@dataclass(frozen=True)
+class Phases:
+    """The function of every phase, chosen from the options (see :func:`build_phases`)."""
+
+    e_fn: Callable                 # global loss E(out, y)
+    f: Callable                    # local loss L(p, r) = mean f(p - r)
+    fp: Callable                   # f'
+    reg: NoRegularizer
+    normalize: Callable            # Normalize(d, c), forced or not
+    normalize_reference: Callable  # Normalize where option (c) adds it (top), else identity
+    normalize_bias: Callable       # Normalize for grad bh, or identity (option (c))
+    top_steps: int
+    search_own: Callable
+    search_shifted: Callable | None
+    losses: Callable               # own_losses | shifted_losses
+    weight_map: Callable           # one_step_map | unrolled_map
+    shifted: bool
+    unrolled: bool
+    first_updated_layer: int
+
+
+@functools.lru_cache(maxsize=128)
+def build_phases(o: LRAOptions, loss: str) -> Phases:
+    """Pick every phase's function from the options, once per (options, global loss)."""
+    f, fp = local_loss_parts(o.local_loss)
+    reg = pick_regularizer(o)
+    norm = functools.partial(normalize, force=o.force_normalize)
+    reference_norm = o.normalization == "reference"
+    forward = o.inner_reference == "forward"
+    shifted = o.layer_loss == "shifted"
+    unrolled = o.local_grads == "unrolled"
+    search = functools.partial(make_layer_search, fp, reg, norm, o.inner_steps, forward,
+                               unrolled=unrolled)
+    return Phases(
+        e_fn=global_loss(loss), f=f, fp=fp, reg=reg, normalize=norm,
+        normalize_reference=norm if reference_norm else _identity,
+        normalize_bias=_identity if reference_norm else norm,
+        top_steps=o.top_steps,
+        search_own=search(own=True),
+        search_shifted=search(own=False) if (forward and shifted) else None,
+        losses=shifted_losses if shifted else own_losses,
+        weight_map=unrolled_map if unrolled else one_step_map,
+        shifted=shifted, unrolled=unrolled,
+        first_updated_layer=0 if o.update_layer0 else 1)
+
+
+def _layer_updates(p: Pass, ph: Phases, hhat):
+    """Per-layer losses and normalized, masked weight updates (lines 16-18)."""
+    ll = ph.losses(p, hhat, ph.f, ph.fp)
+    terms = first_path_terms(ll)
+    if ph.unrolled:
+        terms = terms + second_path_terms(p, ll, hhat, ph.shifted)
+    terms = terms + ph.reg.layer_terms(p, ll.delta, ll.ell, ll.s_idx)
+    g_hh, g_xh, g_b = ph.weight_map(p, terms)
+    per_layer = jax.vmap(ph.normalize, in_axes=(0, None))
+    g_hh = per_layer(g_hh, p.c0)
+    g_xh = per_layer(g_xh, p.c0)
+    g_b = jax.vmap(ph.normalize_bias, in_axes=(0, None))(g_b, p.c0)
+    tt = np.arange(p.zs.shape[0])
+    updated = jnp.asarray(tt >= ph.first_updated_layer)
+    g_hh = jnp.where(jnp.asarray(tt >= 1)[:, None, None], g_hh, 0.0)
+    g_xh = jnp.where(updated[:, None, None], g_xh, 0.0)
+    g_b = jnp.where(updated[:, None], g_b, 0.0)
+    return ll.ell, g_hh, g_xh, g_b
+
+
+def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
+             loss: str = "cross_entropy") -> dict[str, jax.Array]:
+    """One LRA-diff update on the batch ``(x, y)``: summed and per-layer updates plus diagnostics.
+
+    Returns a dict: ``grad_Wxh``, ``grad_Whh``, ``grad_bh``, ``grad_Why``, ``grad_by`` (summed
+    over layers), ``grad_Wxh_per_layer`` (T, n, m), ``grad_Whh_per_layer`` (T, m, m),
+    ``grad_bh_per_layer`` (T, m), ``local_loss`` (T,), ``target_displacement_norm`` (T,), ``loss``.
+    """
+    ph = build_phases(o, loss)
+    p = forward_pass(params, x, y, hp)                                          # lines 2-6
+    e_val, g_why, g_by = output_gradients(p, ph.e_fn, ph.reg, ph.normalize_reference)  # line 7
+    hhat_top, d_top = top_target(p, ph.e_fn, ph.reg, ph.normalize_reference,    # lines 8-13
+                                 ph.top_steps)
+    hhat_below, d_below = search_layers(p, hhat_top, ph.search_own, ph.search_shifted)  # 19-26
+    hhat = jnp.concatenate([hhat_below, hhat_top[None]], axis=0)  # (T, B, m)
+    d_last = jnp.concatenate([d_below, d_top[None]], axis=0)
+    ell, g_hh, g_xh, g_b = _layer_updates(p, ph, hhat)                           # lines 16-18
+    return {
+        "grad_Wxh": jnp.sum(g_xh, axis=0), "grad_Whh": jnp.sum(g_hh, axis=0),
+        "grad_bh": jnp.sum(g_b, axis=0), "grad_Why": g_why, "grad_by": g_by,
+        "grad_Wxh_per_layer": g_xh, "grad_Whh_per_layer": g_hh, "grad_bh_per_layer": g_b,
+        "local_loss": ell,
+        "target_displacement_norm": jnp.sqrt(jnp.sum(d_last ** 2, axis=(1, 2))),
+        "loss": e_val,
+    }
+
+
+def _build(options: LRAOptions, loss: str, record: bool) -> Rule:
+    global_loss(loss)  # validate the name early
+
+    def step(params: Params, state, batch, hparams):
+        x, y = batch
+        out = lra_core(params, x, y, hparams, options, loss)
+        grads = Params(Wxh=out["grad_Wxh"], Whh=out["grad_Whh"], bh=out["grad_bh"],
+                       Why=out["grad_Why"], by=out["grad_by"])
+        rec = {"loss": out["loss"]}
+        if record:
+            rec["local_loss"] = out["local_loss"]
+            rec["target_displacement_norm"] = out["target_displacement_norm"]
+            rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))
+            rec["grad_Wxh_norm"] = jnp.sqrt(jnp.sum(out["grad_Wxh_per_layer"] ** 2, axis=(1, 2)))
+        return grads, state, rec
+
+    return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
+
+
+RULE = RuleDef(
+    name="lra",
+    summary="RNN-LRA-diff (Algorithm 1; Algorithm 2 regularizer when reg_lambda != 0)",
+    options=LRAOptions,
+    hparams=HPARAMS,
+    build=_build,
+)

@@ -1,0 +1,144 @@
+"""Layer losses and weight updates (Algorithm 1, lines 16-18; docs/lra.md).
+
+Loss that updates layer t, ``ell_t`` (option (d), chosen once): ``own``: ``L(z_t, zhat_t)``;
+``shifted``: ``L(z_{t+1}, F_{t+1}(hhat_t))`` for t < T-1 and ``L(z_{T-1}, zhat_{T-1})`` for t = T-1.
+Its first argument is ``z_s`` (s = t, or t+1 when shifted); ``delta_t = d ell_t / d h_s`` through it.
+
+Weight map (option (a), chosen once): ``one_step``: the second argument is constant and ``h_s``
+depends on the weights through one step, ``h_s = z_{s-1} Whh + x_s Wxh + bh`` with ``z_{s-1}``
+constant: ``grad Whh = z_{s-1}^T delta``, ``grad Wxh = x_s^T delta``, ``grad bh = sum delta``.
+``unrolled``: every cotangent is carried down the forward graph to t = 0, and the target
+``tanh(h_t(theta) + (hhat_t - h_t))`` moves with it (the second argument's path).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from localrnn.rules.lra._pass import LayerTerms, Pass
+
+__all__ = ["LayerLosses", "own_losses", "shifted_losses", "first_path_terms", "second_path_terms",
+           "one_step_map", "unrolled_map"]
+
+
+class LayerLosses(NamedTuple):
+    """``ell_t = mean f(first_t - second_t)`` of every layer (leading axis T)."""
+
+    first: jax.Array
+    second: jax.Array
+    s_idx: np.ndarray      # s: the step whose pre-activation the first argument comes from
+    ell: jax.Array         # (T,)
+    dp: jax.Array          # d ell / d first
+    delta: jax.Array       # d ell / d h_s through the first argument
+
+
+def _losses(first, second, s_idx, f: Callable, fp: Callable, inv_n: float) -> LayerLosses:
+    diff = first - second
+    dp = fp(diff) * inv_n
+    return LayerLosses(first, second, s_idx, jnp.mean(f(diff), axis=(1, 2)), dp,
+                       dp * (1.0 - first * first))
+
+
+def own_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
+    """``ell_t = L(z_t, zhat_t)`` (lines 16-18 as printed)."""
+    return _losses(p.zs, jnp.tanh(hhat), np.arange(p.zs.shape[0]), f, fp, p.inv_n)
+
+
+def shifted_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
+    """``ell_t = L(z_{t+1}, F_{t+1}(hhat_t))`` for t < T-1, ``L(z_{T-1}, zhat_{T-1})`` at the top."""
+    t_len = p.zs.shape[0]
+    pred_all = jnp.tanh(jnp.tanh(hhat[:-1]) @ p.whh + p.u[1:])
+    first = jnp.concatenate([p.zs[1:], p.zs[-1:]], axis=0)
+    second = jnp.concatenate([pred_all, jnp.tanh(hhat[-1:])], axis=0)
+    return _losses(first, second, np.r_[np.arange(1, t_len), t_len - 1], f, fp, p.inv_n)
+
+
+def first_path_terms(ll: LayerLosses) -> LayerTerms:
+    """The first argument's cotangent, at ``h_s``."""
+    return LayerTerms(full=[(ll.s_idx, ll.delta)])
+
+
+def second_path_terms(p: Pass, ll: LayerLosses, hhat, shifted: bool) -> LayerTerms:
+    """Unrolled gradients also follow the second argument, the target ``tanh(h_t + const)``: own
+    loss, at ``h_t``; shifted loss, through ``F_{t+1}(hhat_t)`` (directly into the weights of step
+    t+1 and on down to ``h_t``)."""
+    tt = np.arange(p.zs.shape[0])
+    d2 = -ll.dp * (1.0 - ll.second * ll.second)  # at the second argument's pre-activation
+    if not shifted:
+        return LayerTerms(full=[(tt, d2)])
+    zhat_below, d2s = jnp.tanh(hhat[:-1]), d2[:-1]
+
+    def with_top_zero(a):
+        return jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)], axis=0)
+
+    back = jnp.concatenate([(d2s @ p.whh_t) * (1.0 - zhat_below ** 2), d2[-1:]], axis=0)
+    return LayerTerms(full=[(tt, back)],
+                      direct_hh=with_top_zero(jnp.einsum("tbi,tbj->tij", zhat_below, d2s)),
+                      direct_xh=with_top_zero(jnp.einsum("tbi,tbj->tij", p.x[1:], d2s)),
+                      direct_b=with_top_zero(jnp.sum(d2s, axis=1)))
+
+
+def one_step_map(p: Pass, terms: LayerTerms):
+    """Per-layer ``(grad Whh, grad Wxh, grad bh)``, each cotangent through one step only."""
+    hh, xh, b = terms.direct_hh, terms.direct_xh, terms.direct_b
+    for pos, cot in terms.full:
+        hh = hh + jnp.einsum("tbi,tbj->tij", p.zprev[pos], cot)
+        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], cot)
+        b = b + jnp.sum(cot, axis=1)
+    for pos, cot in terms.wxh_only:
+        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], cot)
+    return hh, xh, b
+
+
+def _chain(p: Pass, injections, n_chains: int):
+    """Per-chain weight gradients of cotangents injected at forward pre-activations and carried
+    down the unrolled forward graph to t = 0 (``e <- (e Whh^T) * (1 - z_{j-1}^2)``).
+
+    ``injections``: list of ``(pos (C,), vals (C, B, m))``: chain c receives ``vals[c]`` at
+    ``h_{pos[c]}``. Returns ``(dWhh (C, m, m), dWxh (C, n, m), dbh (C, m))``.
+    """
+    zs, x = p.zs, p.x
+    t_len, b, m = zs.shape
+    dt = zs.dtype
+    sp_below = jnp.concatenate([jnp.zeros((1, b, m), dt), 1.0 - zs[:-1] ** 2], axis=0)
+
+    def body(carry, inp):
+        e, a_hh, a_xh, a_b = carry
+        j, zp, xj, spb = inp
+        for pos, val in injections:
+            e = e + jnp.where((pos == j)[:, None, None], val, 0.0)
+        a_hh = a_hh + jnp.einsum("bi,cbk->cik", zp, e)
+        a_xh = a_xh + jnp.einsum("bi,cbk->cik", xj, e)
+        a_b = a_b + jnp.sum(e, axis=1)
+        e = (e @ p.whh_t) * spb
+        return (e, a_hh, a_xh, a_b), None
+
+    init = (jnp.zeros((n_chains, b, m), dt), jnp.zeros((n_chains, m, m), dt),
+            jnp.zeros((n_chains, x.shape[-1], m), dt), jnp.zeros((n_chains, m), dt))
+    (_, a_hh, a_xh, a_b), _ = jax.lax.scan(
+        body, init, (jnp.arange(t_len), p.zprev, x, sp_below), reverse=True)
+    return a_hh, a_xh, a_b
+
+
+def unrolled_map(p: Pass, terms: LayerTerms):
+    """Per-layer ``(grad Whh, grad Wxh, grad bh)``, each cotangent carried down to t = 0; the
+    Wxh-only cotangents run as a second set of T chains whose Whh and bh parts are dropped."""
+    t_len = p.zs.shape[0]
+    injections = [(jnp.asarray(pos), cot) for pos, cot in terms.full]
+    n_chains = t_len
+    if terms.wxh_only:
+        none = jnp.full((t_len,), -1, jnp.int32)
+        injections = [(jnp.concatenate([pos, none.astype(pos.dtype)]),
+                       jnp.concatenate([cot, jnp.zeros_like(cot)])) for pos, cot in injections]
+        injections += [(jnp.concatenate([none, jnp.asarray(pos, jnp.int32)]),
+                        jnp.concatenate([jnp.zeros_like(cot), cot])) for pos, cot in terms.wxh_only]
+        n_chains = 2 * t_len
+    c_hh, c_xh, c_b = _chain(p, injections, n_chains)
+    xh = terms.direct_xh + c_xh[:t_len]
+    if terms.wxh_only:
+        xh = xh + c_xh[t_len:]
+    return terms.direct_hh + c_hh[:t_len], xh, terms.direct_b + c_b[:t_len]
