@@ -1,9 +1,10 @@
-"""The fast ``lra`` rule agrees with the literal transcription of SPEC 3.2/3.3/7
-(tests/oracles/lra_literal.py) to 1e-10 max abs, float64.
+"""The fast ``lra`` rule agrees with the literal transcription of the fixed-target reading, its
+regularizer and the published-code options (tests/oracles/lra_literal.py; docs/lra.md) to 1e-10
+max abs, float64.
 
 Grid: a covering subset, not the cartesian product. Every value of every axis appears —
 K {1, 3}, lambda {0, 0.1}, c0/c1 {0, 1e-3, 1} (equal and mixed), forced on/off, both
-local losses, T {3, 10}, both global losses, update_layer0, each SPEC-7 option alone and the
+local losses, T {3, 10}, both global losses, update_layer0, each published-code option alone and the
 ``reference`` preset — and the pairs that interact: lambda x every option (the
 regularizer's path depends on each), normalization constants x forced, K x inner_reference.
 Hyper-parameters are traced, so each static configuration compiles once and all its
@@ -38,14 +39,14 @@ def hp(lam=0.0, c0=1.0, c1=1.0, gamma=1.0):
 
 # (id, T, global loss, static options, hyper-parameter points)
 CASES = [
-    ("faithful-T10-K3-mse", 10, "cross_entropy", dict(inner_steps=3),
+    ("fixed_target-T10-K3-mse", 10, "cross_entropy", dict(inner_steps=3),
      [hp(0.0, 1.0, 1.0), hp(0.1, 1e-3, 1.0), hp(0.1, 0.0, 1e-3), hp(0.0, 1e-3, 0.0, gamma=10.0)]),
-    ("faithful-T10-K3-lam0-only", 10, "cross_entropy", dict(inner_steps=3, local_loss="log_penalty"),
+    ("fixed_target-T10-K3-lam0-only", 10, "cross_entropy", dict(inner_steps=3, local_loss="log_penalty"),
      [hp(0.0, 1e-3, 1e-3)]),
-    ("faithful-T3-K1-logp-forced", 3, "cross_entropy",
+    ("fixed_target-T3-K1-logp-forced", 3, "cross_entropy",
      dict(inner_steps=1, local_loss="log_penalty", force_normalize=True),
      [hp(0.0, 1.0, 1.0), hp(0.1, 1e-3, 1e-3), hp(0.1, 1.0, 0.0), hp(0.0, 0.0, 0.0)]),
-    ("faithful-T10-K1-regression", 10, "mse", dict(inner_steps=1, local_loss="log_penalty"),
+    ("fixed_target-T10-K1-regression", 10, "mse", dict(inner_steps=1, local_loss="log_penalty"),
      [hp(0.1, 1e-3, 1e-3, gamma=10.0)]),
     ("layer0-T3-K3", 3, "cross_entropy", dict(inner_steps=3, update_layer0=True),
      [hp(0.1, 1.0, 1e-3)]),

@@ -1,4 +1,4 @@
-"""Is float32 enough for regularized LRA-diff (SPEC 3.3, DESIGN measured facts)?
+"""Is float32 enough for regularized LRA-diff (Algorithm 2; docs/lra.md)?
 
 The Algorithm-2 term divides by ||delta_t||, which is tiny in low layers, so float32
 gradients differ from float64 ones. That matters only if the rounding error is

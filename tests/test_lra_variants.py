@@ -1,9 +1,13 @@
-"""SPEC-7 options one at a time, option validation, and robustness of the ``lra`` rule."""
+"""The three readings side by side and the published-code options one at a time
+(docs/lra-readings.md, docs/lra.md#published-code-options), option validation, and robustness of
+the ``lra`` rule."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +63,19 @@ def test_reference_preset_sets_all_six_and_explicit_wins():
                                             "algorithm2", "zero")
 
 
+def test_variant_names_dashes_and_the_old_name():
+    assert LRAOptions().variant == "fixed_target"
+    assert LRAOptions(variant="fixed-target").variant == "fixed_target"
+    p = LRAOptions(variant="printed")
+    assert (p.inner_reference, p.local_grads, p.layer_loss, p.top_steps) == ("forward", "one_step",
+                                                                            "own", 1)
+    assert LRAOptions(inner_steps=4).top_steps == LRAOptions(inner_steps=4, variant="reference").top_steps == 4
+    with pytest.raises(pydantic.ValidationError, match="renamed to 'fixed_target'"):
+        LRAOptions(variant="faithful")
+    with pytest.raises(pydantic.ValidationError, match="variant"):
+        LRAOptions(variant="literal")
+
+
 def test_option_errors_name_the_field():
     with pytest.raises(pydantic.ValidationError, match="inner_steps"):
         LRAOptions(inner_steps=0)
@@ -79,16 +96,17 @@ def test_registry_and_derive_options():
     assert make_rule("lra").validation_initial_state == "zero"
 
 
-# ---- each SPEC-7 option alone ------------------------------------------------------------
+# ---- each published-code option alone ------------------------------------------------------------
 
 def test_each_option_alone_changes_the_update(batch, capsys):
-    """Everything else faithful, switching one option changes the gradients on a fixed batch.
-    Prints cosine and norm ratio against the faithful update (all five parameters, and Whh)."""
+    """Everything else as in the fixed-target reading, switching one option changes the gradients
+    on a fixed batch. Prints cosine and norm ratio against the fixed-target update (all five
+    parameters, and Whh)."""
     params, x, y = batch
-    faithful = lra_gradients(params, x, y, **HP)
-    f_all, f_hh = _flat(faithful), _flat(faithful, ("grad_Whh",))
+    fixed = lra_gradients(params, x, y, **HP)
+    f_all, f_hh = _flat(fixed), _flat(fixed, ("grad_Whh",))
     lines = []
-    for name, value in list(ALONE.items()) + [("variant", "reference")]:
+    for name, value in list(ALONE.items()) + [("variant", "printed"), ("variant", "reference")]:
         g = lra_gradients(params, x, y, **HP, **{name: value})
         a, a_hh = _flat(g), _flat(g, ("grad_Whh",))
         assert np.max(np.abs(a - f_all)) > 1e-6 * np.max(np.abs(f_all)), name
@@ -102,16 +120,48 @@ def test_each_option_alone_changes_the_update(batch, capsys):
     # BPTT on the same batch
     _, g_bptt, _ = loss_and_hidden_grads(params, (x, y), "cross_entropy")
     b_hh = np.asarray(g_bptt.Whh).ravel()
-    lines.append(f"faithful(lambda=0.1) Whh vs BPTT: cos {_cos(f_hh, b_hh):+.4f}; "
-                 f"faithful(lambda=0) Whh vs BPTT: cos {_cos(_flat(g0, ('grad_Whh',)), b_hh):+.4f}; "
+    lines.append(f"fixed_target(lambda=0.1) Whh vs BPTT: cos {_cos(f_hh, b_hh):+.4f}; "
+                 f"fixed_target(lambda=0) Whh vs BPTT: cos {_cos(_flat(g0, ('grad_Whh',)), b_hh):+.4f}; "
                  f"reference Whh vs BPTT: cos "
                  f"{_cos(_flat(lra_gradients(params, x, y, **HP, variant='reference'), ('grad_Whh',)), b_hh):+.4f}")
     with capsys.disabled():
-        print("\nSPEC-7 options alone vs faithful (temporal order T=20, B=20, m=100, K=3, "
+        print("\npublished-code options alone vs fixed_target (temporal order T=20, B=20, m=100, K=3, "
               "gamma=1, c0=c1=0.01, lambda=0.1):")
         for line in lines:
             print("  " + line)
 
+
+# ---- the three readings ------------------------------------------------------------------
+
+READINGS = ("fixed_target", "printed", "reference")
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.1])
+def test_three_readings_against_each_other_and_bptt(batch, lam, capsys):
+    """Cosine and norm ratio of the readings' Whh updates against each other and against BPTT's
+    gradient, over all layers and over the layers below the top (where only the target search
+    reaches); K = 3, gamma = 1, c0 = c1 = 0.01. docs/lra-readings.md quotes this table."""
+    params, x, y = batch
+    hp = {**HP, "reg_lambda": lam}
+    per = {r: np.asarray(lra_gradients(params, x, y, **hp, variant=r)["grad_Whh_per_layer"])
+           for r in READINGS}
+    _, g_bptt, _ = loss_and_hidden_grads(params, (x, y), "cross_entropy")
+    pairs = list(itertools.combinations(READINGS, 2)) + [(r, "bptt") for r in READINGS]
+    lines = []
+    for part, layers in (("all layers", slice(None)), ("layers 1..T-2", slice(None, -1))):
+        whh = {r: per[r][layers].sum(axis=0).ravel() for r in READINGS}
+        whh["bptt"] = np.asarray(g_bptt.Whh).ravel()
+        lines += [f"  {part:13s} {a:>12s} vs {b:<12s} cos {_cos(whh[a], whh[b]):+.4f}  norm ratio "
+                  f"{np.linalg.norm(whh[a]) / np.linalg.norm(whh[b]):.4g}" for a, b in pairs]
+        # at K = 3 each reading computes a different update
+        for a, b in itertools.combinations(READINGS, 2):
+            assert np.linalg.norm(whh[a] - whh[b]) > 1e-3 * np.linalg.norm(whh[b]), (part, a, b)
+        for r in READINGS:
+            assert np.all(np.isfinite(whh[r])) and np.linalg.norm(whh[r]) > 0, (part, r)
+    with capsys.disabled():
+        print(f"\nWhh updates of the three readings (temporal order T=20, B=20, m=100, K=3, "
+              f"gamma=1, c0=c1=0.01, lambda={lam:g}):")
+        print("\n".join(lines))
 
 def test_validation_initial_state_changes_validation_not_gradients(batch):
     """Option (f) only changes what the training loop feeds at validation."""
@@ -129,7 +179,7 @@ def test_validation_initial_state_changes_validation_not_gradients(batch):
 
 # ---- robustness ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("variant", ["faithful", "reference"])
+@pytest.mark.parametrize("variant", ["fixed_target", "printed", "reference"])
 def test_no_nan_when_local_losses_vanish(variant):
     """gamma = 0 makes every target equal the forward pass: zero local losses, zero errors and
     zero displacements, with forced normalization and the regularizer on (0/0 everywhere)."""

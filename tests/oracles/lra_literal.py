@@ -1,8 +1,9 @@
-"""Literal, slow transcription of RNN-LRA-diff (SPEC 3.2), its regularizer (SPEC 3.3) and the
-SPEC-7 variants, used as the oracle for ``localrnn.rules.lra``.
+"""Literal, slow transcription of RNN-LRA-diff in the fixed-target reading (docs/lra.md), its
+regularizer (Algorithm 2) and the published-code options, used as the oracle for
+``localrnn.rules.lra``.
 
 Plain Python loops over t and k; every derivative is ``jax.grad`` of a local loss written
-out as SPEC states it (no closed forms); the "unrolled" derivatives recompute the whole
+out as docs/lra.md states it (no closed forms); the "unrolled" derivatives recompute the whole
 forward pass from the weights, like the published code's autograd graph. It shares nothing
 with the fast code except the ``Params`` container (and ``init_params`` for the test problems).
 Eager and slow: keep T, B, m small.
@@ -35,13 +36,13 @@ def _global_loss(name):
 
 
 def omega_alg2(delta, w, h):
-    """SPEC 3.3: J = (delta W^T) * (1 - tanh(h)^2); (||J|| / ||delta|| - 1)^2."""
+    """Algorithm 2, line 3: J = (delta W^T) * (1 - tanh(h)^2); (||J|| / ||delta|| - 1)^2."""
     j = (delta @ w.T) * (1.0 - tanh(h) ** 2)
     return (_norm(j) / _norm(delta) - 1.0) ** 2
 
 
 def omega_code(g, w, h):
-    """SPEC 7(e), as torch computes it: (g W^T)^T * diag(1 - tanh(h)^2)."""
+    """Published-code option (e), as torch computes it: (g W^T)^T * diag(1 - tanh(h)^2)."""
     d_tanh = jnp.diag(1.0 - tanh(h) ** 2)
     term = (g @ w.T).T * d_tanh
     return (_norm(term) / _norm(g) - 1.0) ** 2
@@ -50,10 +51,10 @@ def omega_code(g, w, h):
 def lra_literal(params, x, y, *, inner_steps=10, target_step=1.0, c0=1.0, c1=1.0, reg_lambda=0.0,
                 force_normalize=False, local_loss="mse", loss="cross_entropy", update_layer0=False,
                 local_grads="one_step", inner_reference="target", normalization="algorithm1",
-                layer_loss="own", regularizer="algorithm2", variant="faithful"):
+                layer_loss="own", regularizer="algorithm2", variant="fixed_target"):
     """Returns a dict with the same keys as ``localrnn.rules.lra.lra_core``."""
     if variant == "reference":
-        raise ValueError("pass the six SPEC-7 options explicitly to the oracle")
+        raise ValueError("pass the six published-code options explicitly to the oracle")
     K, gamma, lam = inner_steps, target_step, reg_lambda
     L = _local_loss(local_loss)
     E_fn = _global_loss(loss)
