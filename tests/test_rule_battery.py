@@ -1,8 +1,9 @@
-"""The shared rule battery (DESIGN.md): every registered rule passes the same checks.
+"""The shared rule battery (docs/extending.md): every registered rule passes the same checks.
 
-A new rule gets these tests by registering itself; per-rule settings (learning
-rate for the short training run, extra hyper-parameter cases) live in the tables
-below.
+The checks are plain functions of a :class:`~localrnn.rules.RuleDef`, so a rule gets them by
+registering itself (the tests below run them over the registry) and a test can run them on a
+rule of its own (tests/test_toy_rule.py). The cases come from the rule's schema: its defaults,
+and one case per hyper-parameter that switches an option on (``reg_lambda``, ``sigma``).
 """
 
 import jax
@@ -12,27 +13,24 @@ import pytest
 
 from localrnn.config import TrainConfig
 from localrnn.model import Params, init_params
-from localrnn.rules import RULES, get_rule, resolve_options
+from localrnn.rules import RULES, RuleDef
 from localrnn.tasks import get_task
 from localrnn.train import evaluate_params, train_one
 
-#: learning rate of the short "lowers the loss" run
-TRAIN_LR = {"bptt": 0.05, "readout": 0.05, "lra": 0.05, "tptt": 0.05}
-#: extra hyper-parameter cases beyond the defaults (e.g. regularized variants)
-EXTRA_CASES = {"bptt": [{"reg_lambda": 0.1}], "lra": [{"reg_lambda": 0.1}], "tptt": [{"sigma": 0.1}]}
-
-CASES = [(name, {}) for name in RULES] + [
-    (name, hp) for name, hps in EXTRA_CASES.items() if name in RULES for hp in hps]
-IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in hp.items()) or 'default'}" for n, hp in CASES]
-
 T, B, M = 10, 6, 12
+#: value of a switching hyper-parameter in its "switched on" case
+SWITCH_ON = 0.1
 
 
-def _setup(name, hp_over, seed=0, dtype=jnp.float64, record=False, task="temporal_order"):
+def rule_cases(rdef: RuleDef) -> list[dict[str, float]]:
+    """Hyper-parameter overrides to check: the defaults, and each switching one turned on."""
+    return [{}] + [{k: SWITCH_ON} for k, h in rdef.hparams.items() if h.switches]
+
+
+def _setup(rdef: RuleDef, hp_over, seed=0, dtype=jnp.float64, record=False, task="temporal_order"):
     t = get_task(task)
-    rdef = get_rule(name)
     hp_values = {**rdef.defaults, **hp_over}
-    rule = rdef.build(resolve_options(name, {}, hp_values), t.loss, record)
+    rule = rdef.build(rdef.resolve({}, hp_values), t.loss, record)
     kp, kb, kr = jax.random.split(jax.random.PRNGKey(seed), 3)
     params = init_params(kp, t.n_in, M, t.n_out, dtype)
     batch = t.sample(kb, T, B, dtype)
@@ -47,9 +45,20 @@ def _close(a, b, tol=1e-10):
         np.testing.assert_allclose(x, y, rtol=0, atol=tol * scale)
 
 
-@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
-def test_shapes_and_finiteness(name, hp_over):
-    rule, params, state, batch, hp = _setup(name, hp_over)
+# -- the checks ------------------------------------------------------------------------------
+def check_schema(rdef: RuleDef) -> None:
+    """Every setting has help; defaults are allowed; names are free on the CLI and in specs."""
+    for k, h in rdef.hparams.items():
+        assert h.help, f"{rdef.name}.{k}: no help"
+        assert h.check(k, h.default) is None, f"{rdef.name}.{k}: default {h.default} outside {h.range_text()}"
+    rdef.options()  # the defaults validate
+    for s in rdef.settings():
+        assert s.help, f"{rdef.name}.{s.name}: no help (give the pydantic field a description)"
+        assert s.name not in TrainConfig.model_fields, f"{rdef.name}.{s.name} shadows a TrainConfig field"
+
+
+def check_shapes_and_finiteness(rdef: RuleDef, hp_over: dict) -> None:
+    rule, params, state, batch, hp = _setup(rdef, hp_over)
     grads, new_state, rec = rule.step(params, state, batch, hp)
     assert isinstance(grads, Params)
     for g, p in zip(grads, params):
@@ -60,16 +69,14 @@ def test_shapes_and_finiteness(name, hp_over):
     assert float(sum(jnp.sum(jnp.abs(g)) for g in grads)) > 0, "the rule updates nothing"
 
 
-@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
-def test_float32_works(name, hp_over):
-    rule, params, state, batch, hp = _setup(name, hp_over, dtype=jnp.float32)
+def check_float32_works(rdef: RuleDef, hp_over: dict) -> None:
+    rule, params, state, batch, hp = _setup(rdef, hp_over, dtype=jnp.float32)
     grads, _, rec = jax.jit(rule.step)(params, state, batch, hp)
     assert all(g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g))) for g in grads)
 
 
-@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
-def test_deterministic_and_jit_equals_eager(name, hp_over):
-    rule, params, state, batch, hp = _setup(name, hp_over)
+def check_deterministic_and_jit_equals_eager(rdef: RuleDef, hp_over: dict) -> None:
+    rule, params, state, batch, hp = _setup(rdef, hp_over)
     eager = rule.step(params, state, batch, hp)
     again = rule.step(params, state, batch, hp)
     _close(again[:2], eager[:2], tol=0.0)
@@ -77,14 +84,13 @@ def test_deterministic_and_jit_equals_eager(name, hp_over):
     _close(jitted[:2], eager[:2])
     _close(jitted[2]["loss"], eager[2]["loss"])
     # same key -> same state
-    rule2, params2, state2, *_ = _setup(name, hp_over)
+    rule2, params2, state2, *_ = _setup(rdef, hp_over)
     _close(state2, state, tol=0.0)
 
 
-@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
-def test_vmap_over_configs_equals_loop(name, hp_over):
+def check_vmap_over_configs_equals_loop(rdef: RuleDef, hp_over: dict) -> None:
     """Four configs: different params, states, batches and hyper-parameter values."""
-    setups = [_setup(name, hp_over, seed=s) for s in range(4)]
+    setups = [_setup(rdef, hp_over, seed=s) for s in range(4)]
     rule = setups[0][0]
     factors = [1.0, 0.5, 2.0, 1.5]
     hps = [{k: v * f for k, v in s[4].items()} for s, f in zip(setups, factors)]
@@ -96,22 +102,21 @@ def test_vmap_over_configs_equals_loop(name, hp_over):
         _close(jax.tree.map(lambda a: a[i], out[:2]), single[:2])
 
 
-@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
-def test_record_path_gives_per_layer_arrays(name, hp_over):
-    rule, params, state, batch, hp = _setup(name, hp_over, record=True)
+def check_record_path_gives_per_layer_arrays(rdef: RuleDef, hp_over: dict) -> None:
+    rule, params, state, batch, hp = _setup(rdef, hp_over, record=True)
     grads, _, rec = jax.jit(rule.step)(params, state, batch, hp)
-    plain = _setup(name, hp_over)[0].step(params, state, batch, hp)[0]
+    plain = _setup(rdef, hp_over)[0].step(params, state, batch, hp)[0]
     _close(grads, plain)  # recording does not change the update
     for key in ("local_loss", "target_displacement_norm", "grad_Whh_norm", "grad_Wxh_norm"):
         if key in rec:
             assert rec[key].shape == (T,) and bool(jnp.all(jnp.isfinite(rec[key])))
 
 
-@pytest.mark.parametrize("name", list(RULES))
-def test_short_run_lowers_the_loss(name):
-    cfg = TrainConfig(task="temporal_order", length=10, rule=name, lr=TRAIN_LR.get(name, 0.05),
-                      hidden=32, max_iters=300, val_every=100, val_size=1000, patience=0,
-                      dtype="float32")
+def check_short_run_lowers_the_loss(rdef: RuleDef, lr: float = 0.05) -> None:
+    """300 iterations through the training loop lower the validation loss by 10 %
+    (``rdef`` must be registered: the loop finds rules by name)."""
+    cfg = TrainConfig(task="temporal_order", length=10, rule=rdef.name, lr=lr, hidden=32, max_iters=300,
+                      val_every=100, val_size=1000, patience=0, dtype="float32")
     t = get_task(cfg.task)
     p0 = init_params(jax.random.split(jax.random.PRNGKey(cfg.seed), 3)[0], t.n_in, cfg.hidden,
                      t.n_out, jnp.float32)
@@ -119,3 +124,38 @@ def test_short_run_lowers_the_loss(name):
     r = train_one(cfg)
     assert r.status != "diverged"
     assert r.history[-1]["val_loss"] < 0.9 * float(loss0), (float(loss0), r.history)
+
+
+#: the checks of one rule step, each run for every case of a rule
+STEP_CHECKS = (check_shapes_and_finiteness, check_float32_works, check_deterministic_and_jit_equals_eager,
+               check_vmap_over_configs_equals_loop, check_record_path_gives_per_layer_arrays)
+
+
+def run_battery(rdef: RuleDef) -> None:
+    """The whole battery for one rule (registered, for the training run)."""
+    check_schema(rdef)
+    for hp_over in rule_cases(rdef):
+        for check in STEP_CHECKS:
+            check(rdef, hp_over)
+    check_short_run_lowers_the_loss(rdef)
+
+
+# -- over the registry -------------------------------------------------------------------------
+CASES = [(name, hp) for name, rdef in RULES.items() for hp in rule_cases(rdef)]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in hp.items()) or 'default'}" for n, hp in CASES]
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_schema(name):
+    check_schema(RULES[name])
+
+
+@pytest.mark.parametrize("check", STEP_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+@pytest.mark.parametrize("name,hp_over", CASES, ids=IDS)
+def test_step(name, hp_over, check):
+    check(RULES[name], hp_over)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_short_run_lowers_the_loss(name):
+    check_short_run_lowers_the_loss(RULES[name])

@@ -22,7 +22,7 @@ from localrnn.rules import get_rule
 from localrnn.rules.tptt import TPTTState, propagate_targets, spectral_radii, spectral_radius
 
 F64 = jnp.float64
-HP = {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "momentum": 0.9}
+HP = {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "inverse_momentum": 0.9}
 
 
 # -- fixtures ---------------------------------------------------------------------
@@ -103,7 +103,7 @@ def literal_step(p, state, batch, hp, loss, inverse_optimizer="nesterov", wxh_by
                         argnums=(0, 1))(state.Vhh, state.ch)
         gV, gc = gV + a, gc + b
     if inverse_optimizer == "nesterov":
-        mu, lr = hp["momentum"], hp["alpha_g"]
+        mu, lr = hp["inverse_momentum"], hp["alpha_g"]
         vV = mu * state.velocity[0] - lr * gV
         vc = mu * state.velocity[1] - lr * gc
         V, c, vel = state.Vhh + mu * vV - lr * gV, state.ch + mu * vc - lr * gc, (vV, vc)
@@ -225,9 +225,9 @@ def test_vmap_over_configs_equals_loop():
     p, s, batch, loss = _problem(seed=5)
     opts = dict(inverse_optimizer="nesterov", wxh_by_bptt=True, noise=True)
     rule = make_rule("tptt", loss=loss, record=True, **opts)
-    configs = [dict(alpha_i=0.1, alpha_g=0.001, sigma=0.1, momentum=0.9),
-               dict(alpha_i=1.0, alpha_g=0.01, sigma=0.5, momentum=0.5),
-               dict(alpha_i=0.01, alpha_g=0.1, sigma=0.0, momentum=0.0)]
+    configs = [dict(alpha_i=0.1, alpha_g=0.001, sigma=0.1, inverse_momentum=0.9),
+               dict(alpha_i=1.0, alpha_g=0.01, sigma=0.5, inverse_momentum=0.5),
+               dict(alpha_i=0.01, alpha_g=0.1, sigma=0.0, inverse_momentum=0.0)]
     keys = jax.random.split(jax.random.PRNGKey(9), 3)
     states = [rule.init(k, p) for k in keys]
     hps = [_hp(**c) for c in configs]
@@ -258,7 +258,7 @@ def test_float32_dtype_preserved():
 
 def test_options_and_defaults():
     rd = get_rule("tptt")
-    assert rd.defaults == {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "momentum": 0.9}
+    assert rd.defaults == {"alpha_i": 0.1, "alpha_g": 0.001, "sigma": 0.0, "inverse_momentum": 0.9}
     o = rd.options()
     assert o.inverse_optimizer == "nesterov" and o.wxh_by_bptt is False and o.noise is False
     with pytest.raises(Exception, match="inverse_optimizer"):

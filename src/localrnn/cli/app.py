@@ -61,6 +61,8 @@ def _one_line(msg: str, option: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click's usage errors become one line on stderr and exit code 2."""
+    for info in app.registered_commands:  # flags read from a registry (train's rule flags) are read now
+        getattr(info.callback, "refresh_flags", lambda: None)()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="localrnn",

@@ -1,4 +1,4 @@
-"""``localrnn`` command line: train, tasks, rules, demo.
+"""``localrnn`` commands train, tasks, rules, demo.
 
 Bad input exits with code 2 and one line ``error: --option: what is wrong;
 what is allowed``, before anything is computed or written.
@@ -6,11 +6,12 @@ what is allowed``, before anything is computed or written.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-import re
-import sys
+import os
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -19,38 +20,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from localrnn.cli.app import Device, UsageError, _choose_device, app
-
-# CLI option -> (kind, key): where each rule-specific option goes in TrainConfig.
-RULE_FLAGS: dict[str, tuple[str, str]] = {
-    "--reg-lambda": ("hparam", "reg_lambda"),
-    "--target-step": ("hparam", "target_step"),
-    "--c0": ("hparam", "c0"),
-    "--c1": ("hparam", "c1"),
-    "--alpha-i": ("hparam", "alpha_i"),
-    "--alpha-g": ("hparam", "alpha_g"),
-    "--sigma": ("hparam", "sigma"),
-    "--inner-steps": ("option", "inner_steps"),
-    "--force-normalize": ("option", "force_normalize"),
-    "--local-loss": ("option", "local_loss"),
-    "--update-layer0": ("option", "update_layer0"),
-    "--variant": ("option", "variant"),
-    "--local-grads": ("option", "local_grads"),
-    "--inner-reference": ("option", "inner_reference"),
-    "--normalization": ("option", "normalization"),
-    "--layer-loss": ("option", "layer_loss"),
-    "--regularizer": ("option", "regularizer"),
-    "--validation-initial-state": ("option", "validation_initial_state"),
-    "--inverse-optimizer": ("option", "inverse_optimizer"),
-    "--wxh-by-bptt": ("option", "wxh_by_bptt"),
-}
-FIELD_FLAGS = {"task": "--task", "length": "--length", "rule": "--rule", "lr": "--lr",
-               "optimizer": "--optimizer", "momentum": "--momentum", "hidden": "--hidden",
-               "batch": "--batch", "max_iters": "--max-iters", "patience": "--patience",
-               "val_every": "--val-every", "val_size": "--val-size", "val_seed": "--val-seed",
-               "clip": "--clip", "dtype": "--dtype", "seed": "--seed"}
-FIELD_FLAGS.update({f"hparams.{k}": flag for flag, (kind, k) in RULE_FLAGS.items() if kind == "hparam"})
-FIELD_FLAGS.update({k: flag for flag, (kind, k) in RULE_FLAGS.items() if kind == "option"})
-
+from localrnn.cli.rule_flags import flag_name, rule_parameters, split_rule_values
+from localrnn.errors import first_error
 
 class Optimizer(str, Enum):
     sgd = "sgd"
@@ -63,68 +34,48 @@ class DType(str, Enum):
     float64 = "float64"
 
 
-def _pydantic_error(err) -> UsageError:
-    """First error of a pydantic ValidationError as ``--flag: message``."""
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"])
-    msg = e["msg"].removeprefix("Value error, ")
-    flag = FIELD_FLAGS.get(loc)
-    if flag is None and loc in ("", "__root__"):
-        head, _, rest = msg.partition(": ")
-        flag, msg = FIELD_FLAGS.get(head, head), rest or msg
-        if flag.startswith("hparams"):
-            flag = "--" + flag.split("'")[1].replace("_", "-") if "'" in msg else flag
-    if "Input should be" in msg and "input" in e:
-        msg = f"{msg}, got {e['input']!r}"
-    return UsageError(f"{flag or loc}: {msg}")
+def _usage_error(err) -> UsageError:
+    """A pydantic ValidationError of TrainConfig as ``--flag: message``."""
+    where, msg = first_error(err)
+    return UsageError(f"{flag_name(where.rsplit('.', 1)[-1])}: {msg}" if where else msg)
 
 
-def build_config(task: str, length: int, rule: str, values: dict[str, Any],
-                 rule_flags: dict[str, Any]):
-    """TrainConfig from CLI values; every problem is a UsageError naming the flag."""
+def build_config(task: str, length: int, rule: str, values: dict[str, Any], rule_values: dict[str, Any]):
+    """TrainConfig from CLI values (``rule_values``: the generated rule flags, None = not given);
+    every problem is a UsageError naming the flag."""
     from pydantic import ValidationError
 
     from localrnn.config import TrainConfig
-    from localrnn.rules import RULES
-    from localrnn.tasks import TASKS, get_task
+    from localrnn.rules import get_rule
 
     try:
-        task_name = get_task(task).name
-    except ValueError:
-        raise UsageError(f"--task: unknown task {task!r}; allowed: "
-                         + ", ".join(t.cli_name for t in TASKS.values())) from None
-    if rule not in RULES:
-        raise UsageError(f"--rule: unknown rule {rule!r}; allowed: {', '.join(sorted(RULES))}")
-    for name in ("lr", "clip"):
-        v = values.get(name)
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise UsageError(f"--{name}: must be a finite number > 0, got {v}")
-    rdef = RULES[rule]
-    hparams: dict[str, float] = {}
-    options: dict[str, Any] = {}
-    for flag, value in rule_flags.items():
-        if value is None:
-            continue
-        kind, key = RULE_FLAGS[flag]
-        accepted = rdef.hparams if kind == "hparam" else rdef.options.model_fields
-        if key not in accepted:
-            takes = [f for f, (k, n) in RULE_FLAGS.items()
-                     if n in (rdef.hparams if k == "hparam" else rdef.options.model_fields)]
-            raise UsageError(f"{flag}: rule {rule!r} does not take this option; its options: "
-                             + (", ".join(takes) or "none"))
-        if isinstance(value, Enum):
-            value = value.value
-        if kind == "hparam":
-            if not math.isfinite(value):
-                raise UsageError(f"{flag}: must be finite, got {value}")
-            hparams[key] = value
-        else:
-            options[key] = value.replace("-", "_") if isinstance(value, str) else value
+        rule = get_rule(rule).name
+        hparams, options = split_rule_values(rule, rule_values)
+    except ValueError as e:
+        raise UsageError(str(e) if str(e).startswith("--") else f"--rule: {e}") from None
     try:
-        return TrainConfig(task=task_name, length=length, rule=rule, hparams=hparams,
-                           rule_options=options, **{k: v for k, v in values.items() if v is not None})
+        return TrainConfig(task=task, length=length, rule=rule, hparams=hparams, rule_options=options,
+                           **{k: v for k, v in values.items() if v is not None})
     except ValidationError as err:
-        raise _pydantic_error(err) from None
+        raise _usage_error(err) from None
+
+
+def check_checkpoint(checkpoint: str | None, resume: bool) -> None:
+    """``--resume`` needs an existing checkpoint; ``--checkpoint`` a writable folder (UsageError)."""
+    if resume and not checkpoint:
+        raise UsageError("--resume: needs --checkpoint PATH")
+    if not checkpoint:
+        return
+    path = Path(checkpoint)
+    if resume and not path.is_file():
+        raise UsageError(f"--resume: no checkpoint at {checkpoint}")
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"--checkpoint: {checkpoint} is a folder; give a file path")
+    if not folder.is_dir():
+        raise UsageError(f"--checkpoint: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--checkpoint: {checkpoint} cannot be written")
 
 
 def _progress_printer(console: Console, total: int):
@@ -167,51 +118,22 @@ def train(
     max_iters: Annotated[int, typer.Option(help="iteration budget")] = 100_000,
     patience: Annotated[int, typer.Option(help="validations without a new best before stopping (0 = off)")] = 30,
     val_every: Annotated[int, typer.Option(help="iterations between validations")] = 100,
-    val_size: Annotated[Optional[int], typer.Option(help="validation samples (SPEC: 10,000)")] = None,
+    val_size: Annotated[Optional[int], typer.Option(help="validation samples (the paper: 10,000)")] = None,
     clip: Annotated[Optional[float], typer.Option(help="gradient-norm clipping threshold")] = None,
-    reg_lambda: Annotated[Optional[float], typer.Option(help="regularizer weight lambda (bptt: Omega; lra: Algorithm 2)")] = None,
-    inner_steps: Annotated[Optional[int], typer.Option(help="lra: K inner target steps")] = None,
-    target_step: Annotated[Optional[float], typer.Option(help="lra: target step gamma")] = None,
-    c0: Annotated[Optional[float], typer.Option(help="lra: weight-update normalization constant")] = None,
-    c1: Annotated[Optional[float], typer.Option(help="lra: target-displacement normalization constant")] = None,
-    force_normalize: Annotated[Optional[bool], typer.Option("--force-normalize", help="lra: always rescale to c")] = None,
-    local_loss: Annotated[Optional[str], typer.Option(help="lra: mse | log-penalty")] = None,
-    update_layer0: Annotated[Optional[bool], typer.Option("--update-layer0", help="lra: also train on L_0")] = None,
-    variant: Annotated[Optional[str], typer.Option(help="lra: faithful | reference (published code)")] = None,
-    local_grads: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(a): one-step | unrolled")] = None,
-    inner_reference: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(b): target | forward")] = None,
-    normalization: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(c): algorithm1 | reference")] = None,
-    layer_loss: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(d): own | shifted")] = None,
-    regularizer: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(e): algorithm2 | reference")] = None,
-    validation_initial_state: Annotated[Optional[str], typer.Option(help="lra, SPEC 7(f): zero | reference")] = None,
-    alpha_i: Annotated[Optional[float], typer.Option(help="tptt: first-target step")] = None,
-    alpha_g: Annotated[Optional[float], typer.Option(help="tptt: inverse-mapping learning rate")] = None,
-    sigma: Annotated[Optional[float], typer.Option(help="tptt: noise std of the inverse update")] = None,
-    inverse_optimizer: Annotated[Optional[str], typer.Option(help="tptt: sgd | nesterov")] = None,
-    wxh_by_bptt: Annotated[Optional[bool], typer.Option("--wxh-by-bptt", help="tptt: train Wxh by BPTT")] = None,
     dtype: Annotated[DType, typer.Option()] = DType.float32,
     device: Annotated[Device, typer.Option()] = Device.cpu,
     checkpoint: Annotated[Optional[str], typer.Option(help="checkpoint file, written after every validation")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue from --checkpoint if it exists")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the existing --checkpoint")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the final summary as one JSON object")] = False,
+    **rule_values: Any,
 ) -> None:
-    """Train one configuration and print its summary."""
-    rule_flags = {
-        "--reg-lambda": reg_lambda, "--target-step": target_step, "--c0": c0, "--c1": c1,
-        "--alpha-i": alpha_i, "--alpha-g": alpha_g, "--sigma": sigma, "--inner-steps": inner_steps,
-        "--force-normalize": force_normalize, "--local-loss": local_loss,
-        "--update-layer0": update_layer0, "--variant": variant, "--local-grads": local_grads,
-        "--inner-reference": inner_reference, "--normalization": normalization,
-        "--layer-loss": layer_loss, "--regularizer": regularizer,
-        "--validation-initial-state": validation_initial_state,
-        "--inverse-optimizer": inverse_optimizer, "--wxh-by-bptt": wxh_by_bptt,
-    }
+    """Train one configuration and print its summary. The rule flags below come from each
+    rule's declaration (`localrnn rules` lists them); a rule takes only its own."""
     values = {"lr": lr, "seed": seed, "optimizer": optimizer.value, "momentum": momentum,
               "hidden": hidden, "batch": batch, "max_iters": max_iters, "patience": patience,
               "val_every": val_every, "val_size": val_size, "clip": clip, "dtype": dtype.value}
-    cfg = build_config(task, length, rule, values, rule_flags)
-    if resume and not checkpoint:
-        raise UsageError("--resume: needs --checkpoint PATH")
+    cfg = build_config(task, length, rule, values, rule_values)
+    check_checkpoint(checkpoint, resume)
     _choose_device(device)
 
     from localrnn.train import train_one
@@ -230,6 +152,20 @@ def train(
     console.print(summary_line(result), highlight=False)
     if as_json:
         print(json.dumps(result.summary()))
+
+
+_TRAIN_CORE = [p for p in inspect.signature(train, eval_str=True).parameters.values()
+               if p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+
+def _refresh_train_flags() -> None:
+    """train's signature: its own flags, then one per rule setting in the registry (read now,
+    so that a rule registered after import gets its flags too)."""
+    train.__signature__ = inspect.Signature(_TRAIN_CORE + rule_parameters())
+
+
+train.refresh_flags = _refresh_train_flags
+_refresh_train_flags()
 
 
 #: the demo: (task, T, rule, lr, extra config) -- BPTT beside the readout-only control
@@ -277,7 +213,7 @@ def demo(
                       f"{100 * r.best_accuracy:.2f}%", str(r.iterations), f"{r.seconds:.1f}")
     console.print(table)
     console.print("At T=10 the readout-only control solves temporal order too: the task is degenerate "
-                  "there (SPEC 2). Claims about credit assignment need T >= 20 and a rule that beats "
+                  "there (docs/tasks.md). Claims about credit assignment need T >= 20 and a rule that beats "
                   "the control.", highlight=False)
     if as_json:
         print(json.dumps([r.summary() for r in rows]))
@@ -302,14 +238,36 @@ def tasks(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     Console().print(table)
 
 
-@app.command()
-def rules() -> None:
-    """List the learning rules with their hyper-parameters and options."""
+def rule_table() -> list[dict]:
+    """Every registered rule with its settings, as its schema declares them."""
     from localrnn.rules import RULES
 
-    table = Table("rule", "what", "hyper-parameters (defaults)", "static options")
-    for r in RULES.values():
-        hp = ", ".join(f"{k}={v}" for k, v in r.defaults.items()) or "-"
-        opts = ", ".join(f"{k}={f.default}" for k, f in r.options.model_fields.items()) or "-"
-        table.add_row(r.name, r.summary, hp, opts)
-    Console().print(table)
+    return [{"name": r.name, "summary": r.summary,
+             "settings": [{"name": s.name, "kind": s.kind, "type": s.type.__name__, "default": s.default,
+                           "allowed": list(s.choices) if s.choices else s.range, "help": s.help}
+                          for s in r.settings()]}
+            for r in RULES.values()]
+
+
+@app.command()
+def rules(as_json: Annotated[bool, typer.Option("--json", help="print the rules as JSON")] = False) -> None:
+    """List the learning rules: each hyper-parameter (traced; configs that differ only in these
+    train together) and static option with its default, allowed values and help."""
+    rows = rule_table()
+    if as_json:
+        print(json.dumps(rows))
+        return
+    console = Console()
+    for r in rows:
+        table = Table("setting", "kind", "default", "allowed", "help", title=f"{r['name']}: {r['summary']}",
+                      title_justify="left")
+        table.columns[0].no_wrap = True
+        for s in r["settings"]:
+            allowed = " | ".join(s["allowed"]) if isinstance(s["allowed"], list) else s["allowed"] or "-"
+            table.add_row(s["name"], "hyper-parameter" if s["kind"] == "hparam" else "option",
+                          str(s["default"]), allowed, s["help"])
+        if not r["settings"]:
+            table.add_row("-", "-", "-", "-", "no settings")
+        console.print(table)
+    console.print("On the command line: --name-with-dashes (`localrnn train --help`); in experiment "
+                  "files: the name as printed.", highlight=False)

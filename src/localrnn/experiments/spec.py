@@ -46,12 +46,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from localrnn.errors import first_error
+
 __all__ = ["SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
            "plan", "arm_rules"]
 
-#: TrainConfig fields a spec may set (rule and seed have their own places)
-_CONFIG_FIELDS = ("task", "length", "lr", "optimizer", "momentum", "hidden", "batch", "max_iters", "patience",
-                  "val_every", "val_size", "val_seed", "clip", "dtype")
+#: TrainConfig fields a spec does not set by name (rule and seeds have their own places)
+_NOT_SPEC_KEYS = ("rule", "seed", "seeds", "hparams", "rule_options")
 
 
 class SpecError(ValueError):
@@ -179,39 +180,13 @@ class PlannedTrial:
         return self.config.run_id()
 
 
-def _loc(loc: tuple) -> str:
-    out = ""
-    for p in loc:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
-def _format_validation(err: ValidationError, prefix: str = "") -> str:
-    e = err.errors()[0]
-    loc = _loc(tuple(p for p in e["loc"] if p not in ("function-after[_check_seeds(), union[int,list[int]]]",)))
-    msg = e["msg"].removeprefix("Value error, ")
-    # our validators put "key: message" into the message; lift it into the path
-    if e["type"] == "value_error" and ": " in msg and loc.split(".")[-1] in ("grid", "fixed") or loc == "":
-        head, _, rest = msg.partition(": ")
-        if rest and " " not in head:
-            loc, msg = (f"{loc}.{head}" if loc else head), rest
-    if e["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif "input" in e and e["type"] not in ("missing", "value_error") and "got" not in msg:
-        msg = f"{msg}, got {e['input']!r}"
-    where = ".".join(p for p in (prefix, loc) if p)
-    return f"{where}: {msg}" if where else msg
-
-
 def parse_spec(data: dict, source: str = "spec") -> ExperimentSpec:
     """Validate a spec given as a dict (raises :class:`SpecError`)."""
     try:
         spec = ExperimentSpec(**data) if isinstance(data, dict) else ExperimentSpec.model_validate(data)
     except ValidationError as err:
-        raise SpecError(f"{source}: {_format_validation(err)}") from None
+        where, msg = first_error(err)
+        raise SpecError(f"{source}: {where}: {msg}" if where else f"{source}: {msg}") from None
     for b in spec.budget:
         plan(spec, b, source=source)  # every config must be valid in every budget
     return spec
@@ -238,25 +213,23 @@ def arm_rules(spec: ExperimentSpec) -> dict[str, bool]:
     return {a.name: a.rule in RULES for a in spec.arms}
 
 
-def _route(rule: str, key: str) -> str | None:
-    """Where ``key`` goes in a TrainConfig for ``rule``: field | hparam | option | None."""
+def _keys(rule: str) -> dict[str, str]:
+    """The keys a spec may set for ``rule``, each with where it goes in a TrainConfig: field |
+    hparam | option (the rule's schema: its hyper-parameters and public options)."""
+    from localrnn.config import TrainConfig
     from localrnn.rules import get_rule
 
-    if key in _CONFIG_FIELDS:
-        return "field"
-    rdef = get_rule(rule)
-    if key in rdef.hparams:
-        return "hparam"
-    if key in rdef.options.model_fields:
-        return "option"
-    return None
+    fields = {k: "field" for k in TrainConfig.model_fields if k not in _NOT_SPEC_KEYS}
+    return {**fields, **{s.name: s.kind for s in get_rule(rule).settings()}}
+
+
+def _route(rule: str, key: str) -> str | None:
+    """Where ``key`` goes in a TrainConfig for ``rule``: field | hparam | option | None."""
+    return _keys(rule).get(key)
 
 
 def _allowed(rule: str) -> str:
-    from localrnn.rules import get_rule
-
-    rdef = get_rule(rule)
-    return ", ".join([*_CONFIG_FIELDS, *rdef.hparams, *rdef.options.model_fields])
+    return ", ".join(_keys(rule))
 
 
 def _seeds(v: int | list[int]) -> list[int]:
@@ -313,7 +286,7 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
             fixed.pop(k, None)
             grid[k] = (f"{where}.grid.{k}", v)
         for k, (path, _) in [*fixed.items(), *grid.items()]:
-            if k in ("rule", "seed", "seeds", "hparams", "rule_options"):
+            if k in _NOT_SPEC_KEYS:
                 raise SpecError(f"{source}: {path}: set {k} through the arm's rule / the spec's seeds, not here")
             if _route(arm.rule, k) is None:
                 raise SpecError(f"{source}: {path}: unknown field for rule {arm.rule!r}; allowed: {_allowed(arm.rule)}")
@@ -378,20 +351,13 @@ def _make_config(TrainConfig, rule: str, values: dict, seed: int, fixed: dict, g
                 raise SpecError(f"{source}: {path}: Input should be a number, got {v!r}")
             kw["hparams"][k] = float(v)
         else:
-            kw["rule_options"][k] = v
+            kw["rule_options"][k] = _plain(v)
     try:
         return TrainConfig(**kw)
-    except ValidationError as err:
-        e = err.errors()[0]
-        loc = [str(p) for p in e["loc"]]
-        msg = e["msg"].removeprefix("Value error, ")
-        key = loc[-1] if loc else ""
-        if not loc:
-            head, _, rest = msg.partition(": ")
-            key, msg = head.split(".")[-1], rest or msg
+    except ValidationError as err:  # ranges and allowed values: the rule's schema, checked by TrainConfig
+        where, msg = first_error(err)
+        key = where.rsplit(".", 1)[-1]
         path = (grid.get(key) or fixed.get(key) or (key,))[0]
-        if "input" in e and "got" not in msg and e["type"] != "missing":
-            msg = f"{msg}, got {e['input']!r}"
         raise SpecError(f"{source}: {path}: {msg}") from None
     except ValueError as err:  # unknown task/rule raised inside validators
         raise SpecError(f"{source}: {err}") from None

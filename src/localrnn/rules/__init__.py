@@ -1,4 +1,5 @@
-"""Learning-rule registry. Every rule follows the contract in :mod:`localrnn.rules._base`.
+"""Learning-rule registry. Every rule follows the contract in :mod:`localrnn.rules._base`
+(docs/extending.md: adding a rule touches its own file and this registry only).
 
 >>> from localrnn.rules import make_rule
 >>> rule = make_rule("bptt")
@@ -10,20 +11,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from localrnn.rules._base import Hparam, NoOptions, Rule, RuleDef
+from localrnn.rules._base import Hparam, NoOptions, Rule, RuleDef, Setting
 from localrnn.rules import bptt as _bptt
 from localrnn.rules import lra as _lra
 from localrnn.rules import readout as _readout
 from localrnn.rules import tptt as _tptt
 
-__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "RULES", "register", "get_rule", "make_rule",
-           "resolve_options"]
+__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting", "RULES", "register", "get_rule",
+           "make_rule", "resolve_options"]
 
 RULES: dict[str, RuleDef] = {}
 
 
 def register(rule: RuleDef) -> RuleDef:
-    """Add a rule to the registry (by ``rule.name``)."""
+    """Add a rule to the registry (by ``rule.name``); its settings need distinct names, and each
+    ``Hparam.switches`` must name one of its boolean options."""
+    fields = rule.options.model_fields
+    both = sorted(set(rule.hparams) & set(fields))
+    if both:
+        raise ValueError(f"rule {rule.name!r}: {both[0]!r} is both a hyper-parameter and an option")
+    for k, h in rule.hparams.items():
+        if h.switches and (h.switches not in fields or fields[h.switches].annotation is not bool):
+            raise ValueError(f"rule {rule.name!r}: {k} switches {h.switches!r}, which is not a boolean option")
     RULES[rule.name] = rule
     return rule
 
@@ -42,10 +51,7 @@ def get_rule(name: str) -> RuleDef:
 def resolve_options(name: str, options: dict[str, Any] | None = None,
                     hparams: dict[str, float] | None = None):
     """Validated static options of rule ``name`` (pydantic errors name the field)."""
-    rule = get_rule(name)
-    opts = rule.options(**(options or {}))
-    full = {**rule.defaults, **(hparams or {})}
-    return rule.derive_options(opts, full)
+    return get_rule(name).resolve(options, hparams)
 
 
 def make_rule(name: str, loss: str = "cross_entropy", record: bool = False,

@@ -1,4 +1,4 @@
-"""The learning-rule contract (DESIGN.md).
+"""The learning-rule contract and the schema each rule declares once (docs/extending.md).
 
 A rule is built once from its static options and then used as a pure,
 jit- and vmap-compatible function::
@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Literal, Mapping, NamedTuple, get_args, get_origin
 
 import jax
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+from pydantic.fields import FieldInfo
 
 from localrnn.model import Params
 
-__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions"]
+__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting"]
 
 Batch = tuple[jax.Array, jax.Array]
 Hparams = Mapping[str, jax.Array]
@@ -41,7 +42,8 @@ class Rule(NamedTuple):
     name: str
     init: Callable[[jax.Array, Params], Any]
     step: Callable[[Params, Any, Batch, Hparams], tuple[Params, Any, dict]]
-    #: state fed before step 0 at validation: "zero" (SPEC 1) or "reference" (SPEC 7(f))
+    #: state fed before step 0 at validation: "zero" (docs/network.md) or "reference"
+    #: (docs/lra.md#published-code-options, validation_initial_state)
     validation_initial_state: str = "zero"
     #: optional ``metrics(params, state) -> {name: scalar}`` recorded at every validation
     metrics: Callable[[Params, Any], dict] | None = None
@@ -80,9 +82,56 @@ class Hparam:
         return None
 
     def range_text(self) -> str:
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        return f"[{lo}, {hi}]"
+        return interval_text(self.low, self.high)
+
+
+def interval_text(low: float | None, high: float | None, low_open: bool = False,
+                  high_open: bool = False) -> str:
+    """``[0, inf]``, ``(0, 1]``, ...: an allowed range as the error messages and help show it."""
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return f"{'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One user-facing setting of a rule (a hyper-parameter or a public static option), as the
+    CLI flags, ``localrnn rules`` and spec validation see it.
+
+    ``type``: float | int | bool | str; ``choices``: the allowed values of a ``Literal`` option;
+    ``range``: the allowed interval (``[0, inf]``) or None.
+    """
+
+    name: str
+    kind: Literal["hparam", "option"]
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    range: str | None = None
+
+    def describe(self, dashes: bool = False) -> str:
+        """``help; default d; allowed ...`` in one line (``dashes``: choices as the CLI spells them)."""
+        spell = (lambda v: str(v).replace("_", "-")) if dashes else str
+        allowed = " | ".join(map(spell, self.choices)) if self.choices else self.range
+        default = spell(self.default) if self.choices else self.default
+        parts = [self.help, f"default {default}"] + ([f"allowed {allowed}"] if allowed else [])
+        return "; ".join(p for p in parts if p)
+
+
+def _option_setting(name: str, field: FieldInfo) -> Setting:
+    """A static option's :class:`Setting`, read from its pydantic field."""
+    ann = field.annotation
+    if get_origin(ann) is Literal:
+        return Setting(name, "option", str, field.default, field.description or "",
+                       choices=tuple(str(v) for v in get_args(ann)))
+    bound = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt", "le", "lt") if hasattr(m, k)}
+    low, high = bound.get("ge", bound.get("gt")), bound.get("le", bound.get("lt"))
+    low_open, high_open = "gt" in bound, "lt" in bound
+    bounded = low is not None or high is not None
+    return Setting(name, "option", ann if ann in (bool, int, float) else str, field.default,
+                   field.description or "",
+                   range=interval_text(low, high, low_open, high_open) if bounded else None)
 
 
 @dataclass(frozen=True)
@@ -108,6 +157,34 @@ class RuleDef:
     def defaults(self) -> dict[str, float]:
         """Default value of every traced hyper-parameter."""
         return {k: h.default for k, h in self.hparams.items()}
+
+    @property
+    def internal_options(self) -> frozenset[str]:
+        """Options a hyper-parameter switches on (``Hparam.switches``): set by the rule, not by users."""
+        return frozenset(h.switches for h in self.hparams.values() if h.switches)
+
+    def settings(self) -> list[Setting]:
+        """The user-facing settings: every hyper-parameter, then every public static option."""
+        hps = [Setting(k, "hparam", float, h.default, h.help, range=h.range_text())
+               for k, h in self.hparams.items()]
+        return hps + [_option_setting(k, f) for k, f in self.options.model_fields.items()
+                      if k not in self.internal_options]
+
+    def check_hparams(self, hparams: Mapping[str, float]) -> None:
+        """ValueError ``name: what is wrong`` for an unknown or out-of-range hyper-parameter."""
+        for name, value in hparams.items():
+            if name not in self.hparams:
+                allowed = ", ".join(self.hparams) or "none"
+                raise ValueError(f"{name}: rule {self.name!r} has no hyper-parameter {name!r}; "
+                                 f"allowed: {allowed}")
+            problem = self.hparams[name].check(name, value)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+
+    def resolve(self, options: Mapping[str, Any] | None = None,
+                hparams: Mapping[str, float] | None = None) -> BaseModel:
+        """Validated static options (pydantic errors name the field), derived from ``hparams``."""
+        return self.derive_options(self.options(**(options or {})), {**self.defaults, **(hparams or {})})
 
     def derive_options(self, options: BaseModel, hparams: Mapping[str, float]) -> BaseModel:
         """Turn on each option that a non-zero hyper-parameter switches on (``Hparam.switches``)."""

@@ -1,4 +1,4 @@
-"""TPTT, target propagation through time (SPEC 3.4; Manchev & Spratling 2020, JMLR 21).
+"""TPTT, target propagation through time (docs/tptt.md; Manchev & Spratling 2020, JMLR 21).
 
 Mapping onto localrnn's SRNN (model.py keeps pre-activations ``h_t`` and
 activities ``z_t = tanh(h_t)``): the TPTT state is the *activity* ``z``, with an
@@ -30,11 +30,12 @@ Defaults, all from the published code (github.com/nmanchev/tptt, RNN_dtp.py, its
 defaults): ``alpha_i = 0.1``, ``alpha_f = 0.01`` (the loop's lr), ``alpha_g = 0.001``, noise 0,
 optimizer Nesterov with momentum 0.9 (the default argument of its ``nesterov_momentum``),
 ``Wxh`` trained by TPTT. Its optimizer option applies to both parameter groups; here the
-inverse's is ``inverse_optimizer`` and the forward one is the training loop's ``optimizer``.
+inverse's is ``inverse_optimizer`` (with ``inverse_momentum``) and the forward one is
+the training loop's ``optimizer`` (with ``momentum``).
 
 Spectral-radius guard: the published code computes the spectral radii of ``Whh`` and
 ``Vhh`` (numpy ``eigvals``) at every validation and stops training when either exceeds
-``SPECTRAL_RADIUS_LIMIT = 20``. Here ``record`` always carries both radii, estimated by
+``RADIUS_LIMIT = 20``. Here ``record`` always carries both radii, estimated by
 :func:`spectral_radius` (Gelfand's formula by repeated squaring: matrix products only,
 jit/vmap-friendly on every backend; never below the true radius, 0.1-0.25 % above it for
 random and orthogonal 100 x 100 matrices, up to ~1 % for strongly non-normal ones, about
@@ -50,20 +51,20 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal, readout
 from localrnn.rules._base import Hparam, Rule, RuleDef
 
 __all__ = [
-    "RULE", "TPTTOptions", "TPTTState", "SPECTRAL_RADIUS_LIMIT",
+    "RULE", "TPTTOptions", "TPTTState", "RADIUS_LIMIT",
     "spectral_radius", "spectral_radii", "inverse_map", "propagate_targets",
     "forward_directions", "inverse_directions",
 ]
 
-#: the published code stops training when rho(Whh) or rho(Vhh) exceeds this
-SPECTRAL_RADIUS_LIMIT = 20.0
+#: the published code stops training when the spectral radius of Whh or Vhh exceeds this
+RADIUS_LIMIT = 20.0
 
 
 class TPTTState(NamedTuple):
@@ -89,9 +90,10 @@ class TPTTOptions(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    inverse_optimizer: Literal["sgd", "nesterov"] = "nesterov"
-    wxh_by_bptt: bool = False
-    noise: bool = False
+    inverse_optimizer: Literal["sgd", "nesterov"] = Field(
+        "nesterov", description="optimizer of the inverse G (published code: nesterov)")
+    wxh_by_bptt: bool = Field(False, description="train Wxh by the exact gradient of E instead of by TPTT")
+    noise: bool = Field(False, description="corrupt the inverse's inputs with noise (set by sigma != 0)")
 
 
 # -- pieces (pure functions; the tests check each against a literal transcription) ----
@@ -205,7 +207,7 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
         x, y = batch
         dtype = params.Whh.dtype
         hp = {k: jnp.asarray(hparams[k], dtype)
-              for k in ("alpha_i", "alpha_g", "sigma", "momentum")}
+              for k in ("alpha_i", "alpha_g", "sigma", "inverse_momentum")}
 
         # 1. forward pass, E, dE/dz_{T-1}, dE/dWhy, dE/dby
         z = jnp.tanh(hidden_states(params, x))
@@ -225,7 +227,7 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
         d_vhh, d_ch, inv_losses, _ = inverse_directions(xw, c_prev, f, state.Vhh, state.ch)
         if options.inverse_optimizer == "nesterov":
             # Lasagne's nesterov_momentum: v <- mu v - a g ;  p <- p + mu v - a g
-            mu, a = hp["momentum"], hp["alpha_g"]
+            mu, a = hp["inverse_momentum"], hp["alpha_g"]
             v_vhh = mu * state.velocity[0] - a * d_vhh
             v_ch = mu * state.velocity[1] - a * d_ch
             Vhh = state.Vhh + mu * v_vhh - a * d_vhh
@@ -261,8 +263,8 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
         return grads, new_state, rec
 
     return Rule("tptt", _init(options), step, metrics=spectral_radii,
-                metric_limits={"spectral_radius_Whh": SPECTRAL_RADIUS_LIMIT,
-                               "spectral_radius_Vhh": SPECTRAL_RADIUS_LIMIT})
+                metric_limits={"spectral_radius_Whh": RADIUS_LIMIT,
+                               "spectral_radius_Vhh": RADIUS_LIMIT})
 
 
 RULE = RuleDef(
@@ -274,7 +276,8 @@ RULE = RuleDef(
         "alpha_g": Hparam(0.001, "learning rate of the inverse mapping G"),
         "sigma": Hparam(0.0, "std of the Gaussian noise on the inverse's inputs (0 = none)",
                         switches="noise"),
-        "momentum": Hparam(0.9, "Nesterov momentum of the inverse's optimizer", high=0.999),
+        "inverse_momentum": Hparam(0.9, "Nesterov momentum of the inverse's optimizer "
+                                        "(the training loop's --momentum is the forward one's)", high=0.999),
     },
     build=_build,
 )
