@@ -252,6 +252,28 @@ def active_arms(spec: ExperimentSpec, source: str = "spec") -> tuple[list[tuple[
     return arms, notes
 
 
+def _arm_settings(spec: ExperimentSpec, where: str, arm: Arm, source: str):
+    """The spec's and the arm's settings as ``(fixed, grid)``, ``{key: (path in the spec, value)}``
+    (the arm's override the spec's); every key must be one the arm's rule takes."""
+    fixed: dict[str, tuple[str, Any]] = {k: (f"fixed.{k}", v) for k, v in spec.fixed.items()}
+    grid: dict[str, tuple[str, list]] = {k: (f"grid.{k}", v) for k, v in spec.grid.items()}
+    both = sorted(set(arm.fixed) & set(arm.grid))
+    if both:
+        raise SpecError(f"{source}: {where}.grid.{both[0]}: also set in {where}.fixed; give it in one place")
+    for k, v in arm.fixed.items():
+        grid.pop(k, None)
+        fixed[k] = (f"{where}.fixed.{k}", v)
+    for k, v in arm.grid.items():
+        fixed.pop(k, None)
+        grid[k] = (f"{where}.grid.{k}", v)
+    for k, (path, _) in [*fixed.items(), *grid.items()]:
+        if k in _NOT_SPEC_KEYS:
+            raise SpecError(f"{source}: {path}: set {k} through the arm's rule / the spec's seeds, not here")
+        if _route(arm.rule, k) is None:
+            raise SpecError(f"{source}: {path}: unknown field for rule {arm.rule!r}; allowed: {_allowed(arm.rule)}")
+    return fixed, grid
+
+
 def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[PlannedTrial]:
     """Expand ``spec`` under ``budget`` into trials (grid x seeds), validating every config.
 
@@ -270,26 +292,7 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
     out: list[PlannedTrial] = []
     for i, arm in arms:
         where = f"arms[{i}]"
-        fixed: dict[str, tuple[str, Any]] = {}
-        grid: dict[str, tuple[str, list]] = {}
-        for k, v in spec.fixed.items():
-            fixed[k] = (f"fixed.{k}", v)
-        for k, v in spec.grid.items():
-            grid[k] = (f"grid.{k}", v)
-        both = sorted(set(arm.fixed) & set(arm.grid))
-        if both:
-            raise SpecError(f"{source}: {where}.grid.{both[0]}: also set in {where}.fixed; give it in one place")
-        for k, v in arm.fixed.items():  # the arm's settings override the spec's
-            grid.pop(k, None)
-            fixed[k] = (f"{where}.fixed.{k}", v)
-        for k, v in arm.grid.items():
-            fixed.pop(k, None)
-            grid[k] = (f"{where}.grid.{k}", v)
-        for k, (path, _) in [*fixed.items(), *grid.items()]:
-            if k in _NOT_SPEC_KEYS:
-                raise SpecError(f"{source}: {path}: set {k} through the arm's rule / the spec's seeds, not here")
-            if _route(arm.rule, k) is None:
-                raise SpecError(f"{source}: {path}: unknown field for rule {arm.rule!r}; allowed: {_allowed(arm.rule)}")
+        fixed, grid = _arm_settings(spec, where, arm, source)
         # budget overrides (applied where the key makes sense for the rule)
         for k, v in b.fixed.items():
             if _route(arm.rule, k) is not None:

@@ -1,5 +1,5 @@
-"""BPTT (SPEC 3.1): the exact gradient of E, optionally plus Pascanu's
-vanishing-gradient regularizer (SPEC 3.3, Pascanu et al. 2013 eq. 10)
+"""BPTT (docs/bptt.md): the exact gradient of E, optionally plus Pascanu's
+vanishing-gradient regularizer (Pascanu, Mikolov & Bengio 2013, eq. 10)
 
     Omega = sum_{t=0}^{T-2} ( ||g_{t+1} dh_{t+1}/dh_t|| / ||g_{t+1}|| - 1 )^2,
     g_t = dE/dh_t (held constant),  g_{t+1} dh_{t+1}/dh_t = (g_{t+1} Whh^T) * (1 - tanh(h_t)^2)
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
@@ -63,7 +63,7 @@ class BPTTOptions(BaseModel):
     """Static options: ``regularize`` adds lambda * Omega (set automatically when lambda != 0)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    regularize: bool = False
+    regularize: bool = Field(False, description="add lambda * Omega (on when reg_lambda != 0)")
 
 
 def _build(options: BPTTOptions, loss: str, record: bool) -> Rule:

@@ -1,4 +1,4 @@
-"""Readout-only control (SPEC 3.5): only Why and by learn, from dE directly;
+"""Readout-only control (docs/readout.md): only Why and by learn, from dE directly;
 Wxh, Whh, bh keep their initial values."""
 
 from __future__ import annotations
