@@ -56,6 +56,13 @@ def test_good_spec_expands_grid_times_seeds(tmp_path):
     (("patience = 2", "patience = -1"), "budget.quick.patience: Input should be greater than or equal to 0"),
     (("seeds = 2", "seeds = 0"), "seeds: a seed count must be >= 1"),
     (("hidden = 8", "hidden = -8"), "fixed.hidden: Input should be greater than or equal to 1"),
+    # the rule's schema: hyper-parameter ranges, and options a hyper-parameter switches are not keys
+    (("grid = { lr = [0.1, 0.01] }", "grid = { lr = [0.1], reg_lambda = [0.1, -1.0] }"),
+     "arms[0].grid.reg_lambda: must be in [0, inf], got -1.0"),
+    (("grid = { lr = [0.1, 0.01] }", "grid = { lr = [0.1], reg_lambda = [nan] }"),
+     "arms[0].grid.reg_lambda: must be finite, got nan"),
+    (("grid = { lr = [0.1, 0.01] }", "grid = { lr = [0.1], regularize = [true] }"),
+     "arms[0].grid.regularize: unknown field for rule 'bptt'; allowed: task, length, lr,"),
 ])
 def test_bad_spec_rejected_naming_field_and_nothing_written(tmp_path, capsys, edit, field):
     old, new = edit

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from localrnn.cli.app import UsageError
 from localrnn.rules import RULES, Setting
 
 __all__ = ["RuleFlag", "flag_name", "rule_flags", "rule_parameters", "split_rule_values"]
@@ -97,8 +98,8 @@ def rule_parameters() -> list[inspect.Parameter]:
 
 
 def split_rule_values(rule: str, values: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
-    """The given rule flags as ``(hparams, rule_options)`` for ``rule``; ValueError
-    ``--flag: ...`` for a flag the rule does not take."""
+    """The given rule flags as ``(hparams, rule_options)`` for ``rule``; a UsageError for a flag
+    the rule does not take."""
     takes = {s.name: s for s in RULES[rule].settings()}
     hparams, options = {}, {}
     for name, value in values.items():
@@ -106,6 +107,6 @@ def split_rule_values(rule: str, values: dict[str, Any]) -> tuple[dict[str, floa
             continue
         if name not in takes:
             its = ", ".join(flag_name(n) for n in takes) or "none"
-            raise ValueError(f"{flag_name(name)}: rule {rule!r} does not take this option; its options: {its}")
+            raise UsageError(f"{flag_name(name)}: rule {rule!r} does not take this option; its options: {its}")
         (hparams if takes[name].kind == "hparam" else options)[name] = value
     return hparams, options

@@ -23,6 +23,7 @@ from localrnn.cli.app import Device, UsageError, _choose_device, app
 from localrnn.cli.rule_flags import flag_name, rule_parameters, split_rule_values
 from localrnn.errors import first_error
 
+
 class Optimizer(str, Enum):
     sgd = "sgd"
     nesterov = "nesterov"
@@ -50,9 +51,9 @@ def build_config(task: str, length: int, rule: str, values: dict[str, Any], rule
 
     try:
         rule = get_rule(rule).name
-        hparams, options = split_rule_values(rule, rule_values)
     except ValueError as e:
-        raise UsageError(str(e) if str(e).startswith("--") else f"--rule: {e}") from None
+        raise UsageError(f"--rule: {e}") from None
+    hparams, options = split_rule_values(rule, rule_values)
     try:
         return TrainConfig(task=task, length=length, rule=rule, hparams=hparams, rule_options=options,
                            **{k: v for k, v in values.items() if v is not None})
