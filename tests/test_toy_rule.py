@@ -110,19 +110,19 @@ def test_trains_from_the_command_line(toy, capsys):
     assert summary["config"]["rule_options"] == {"direction": "sign"}
 
 
-TOY_SPEC = {"name": "toy", "fixed": {"task": "temporal_order", "length": 10, "hidden": 8},
+TOY_EXPERIMENT = {"name": "toy", "fixed": {"task": "temporal_order", "length": 10, "hidden": 8},
         "arms": [{"name": "Toy", "rule": "toy", "fixed": {"direction": "sign"},
                   "grid": {"toy_scale": [0.5, 1.0]}}]}
 
 
 def test_spec_validation(toy):
-    trials = plan(parse_spec(TOY_SPEC), "default")
+    trials = plan(parse_spec(TOY_EXPERIMENT), "default")
     assert [(t.config.hparams, t.config.rule_options) for t in trials] == [
         ({"toy_scale": 0.5}, {"direction": "sign"}), ({"toy_scale": 1.0}, {"direction": "sign"})]
-    bad = {**TOY_SPEC, "arms": [{**TOY_SPEC["arms"][0], "grid": {"toy_scale": [0.5, 20.0]}}]}
+    bad = {**TOY_EXPERIMENT, "arms": [{**TOY_EXPERIMENT["arms"][0], "grid": {"toy_scale": [0.5, 20.0]}}]}
     with pytest.raises(SpecError, match=r"^spec: arms\[0\]\.grid\.toy_scale: must be in \[0, 10\], got 20.0$"):
         parse_spec(bad)
-    bad = {**TOY_SPEC, "arms": [{**TOY_SPEC["arms"][0], "fixed": {"direction": "up"}}]}
+    bad = {**TOY_EXPERIMENT, "arms": [{**TOY_EXPERIMENT["arms"][0], "fixed": {"direction": "up"}}]}
     with pytest.raises(SpecError, match=r"^spec: arms\[0\]\.fixed\.direction: Input should be 'gradient' or"):
         parse_spec(bad)
 

@@ -52,7 +52,7 @@ __all__ = ["SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load
            "plan", "arm_rules"]
 
 #: TrainConfig fields a spec does not set by name (rule and seeds have their own places)
-_NOT_SPEC_KEYS = ("rule", "seed", "seeds", "hparams", "rule_options")
+_RESERVED_KEYS = ("rule", "seed", "seeds", "hparams", "rule_options")
 
 
 class SpecError(ValueError):
@@ -219,7 +219,7 @@ def _keys(rule: str) -> dict[str, str]:
     from localrnn.config import TrainConfig
     from localrnn.rules import get_rule
 
-    fields = {k: "field" for k in TrainConfig.model_fields if k not in _NOT_SPEC_KEYS}
+    fields = {k: "field" for k in TrainConfig.model_fields if k not in _RESERVED_KEYS}
     return {**fields, **{s.name: s.kind for s in get_rule(rule).settings()}}
 
 
@@ -267,7 +267,7 @@ def _arm_settings(spec: ExperimentSpec, where: str, arm: Arm, source: str):
         fixed.pop(k, None)
         grid[k] = (f"{where}.grid.{k}", v)
     for k, (path, _) in [*fixed.items(), *grid.items()]:
-        if k in _NOT_SPEC_KEYS:
+        if k in _RESERVED_KEYS:
             raise SpecError(f"{source}: {path}: set {k} through the arm's rule / the spec's seeds, not here")
         if _route(arm.rule, k) is None:
             raise SpecError(f"{source}: {path}: unknown field for rule {arm.rule!r}; allowed: {_allowed(arm.rule)}")
