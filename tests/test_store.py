@@ -84,3 +84,18 @@ def test_records_and_ladders(tmp_path):
         lad = st.ladders("c")["L"]
         assert [(s["length"], s["status"]) for s in lad] == [(10, "solved"), (20, "failed")]
         assert st.trial("t2")["init"] == {"from": "t1"}
+
+
+def test_final_state_keeps_the_rule_state(tmp_path):
+    """A warm start's state: parameters and the rule state's leaves, in order, exactly."""
+    a = _cfg()
+    params = {"Wxh": np.ones((6, 8)), "Whh": np.eye(8), "bh": np.zeros(8), "Why": np.ones((8, 4)), "by": np.zeros(4)}
+    leaves = [np.full((8, 8), 0.5), np.arange(8.0), np.zeros((8, 8)), np.ones(8), np.asarray([1, 2], np.uint32)]
+    with Store(str(tmp_path / "s.db")) as st:
+        st.register_trials("e", [("t", a, {}, None), ("u", a, {}, None)])
+        st.write_results([("t", _result(), {"params": params, "rule_state": leaves}), ("u", _result(), params)])
+        got = st.final_state("t")
+        assert [g.dtype for g in got["rule_state"]] == [v.dtype for v in leaves]
+        assert all(np.array_equal(g, v) for g, v in zip(got["rule_state"], leaves))
+        assert set(got["params"]) == set(params) and np.array_equal(st.params("t")["Whh"], np.eye(8))
+        assert st.final_state("u")["rule_state"] == []  # a bare params mapping (rule without state)

@@ -1,4 +1,4 @@
-"""Sweeps: expansion, skipping complete trials, SIGKILL + restart, executors."""
+"""Sweeps: expansion, skipping complete trials, SIGKILL + restart, executors, orphaned workers."""
 
 import os
 import signal
@@ -27,6 +27,31 @@ def _outcome(path, experiment="tiny:quick"):
         return {t["trial_id"]: (t["status"], t["best_accuracy"], t["best_iteration"], t["iterations"],
                                 tuple((m["iteration"], m["val_errors"], m["train_loss"]) for m in st.metrics(t["trial_id"])))
                 for t in st.trials(experiment)}
+
+
+def _reference_and_driver(tmp_path, spec, max_group, driver_text, *args):
+    """The uninterrupted sweep's store (in-process) and a driver subprocess on a second store."""
+    import json
+
+    ref = str(tmp_path / "ref.db")
+    with Store(ref) as st:
+        run_sweep(st, parse_spec(spec), "quick", LocalExecutor(), max_group=max_group)
+    path = str(tmp_path / "killed.db")
+    driver = tmp_path / "driver.py"
+    driver.write_text(driver_text)
+    argv = [sys.executable, str(driver), path, json.dumps(spec)]
+    return ref, path, argv, subprocess.Popen(argv + list(args))
+
+
+def _complete_count(path):
+    """Trials written complete so far (0 while the store is not readable yet)."""
+    if not os.path.exists(path):
+        return 0
+    try:
+        return sqlite3.connect(path).execute(
+            "SELECT COUNT(*) FROM trials WHERE status IN ('solved','failed','diverged')").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def _completions(path):
@@ -74,43 +99,24 @@ _DRIVER = textwrap.dedent("""
     spec = parse_spec(json.loads(sys.argv[2]))
     with Store(sys.argv[1]) as st:
         run_sweep(st, spec, "quick", LocalExecutor(), max_group=2,
-                  progress=lambda done, total: time.sleep(float(sys.argv[3])))
+                  progress=lambda message: time.sleep(float(sys.argv[3])))
 """)
 
 
 def test_sigkill_then_restart_equals_uninterrupted_sweep(tmp_path):
     """A sweep killed with SIGKILL part-way and restarted ends with exactly the trials and
     results of an uninterrupted sweep; every trial is written complete exactly once."""
-    import json
-
-    spec_json = json.dumps(TINY)
-    ref = str(tmp_path / "ref.db")
-    with Store(ref) as st:
-        run_sweep(st, parse_spec(TINY), "quick", LocalExecutor(), max_group=2)
-
-    path = str(tmp_path / "killed.db")
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER)
-    proc = subprocess.Popen([sys.executable, str(driver), path, spec_json, "0.3"])
+    ref, path, argv, proc = _reference_and_driver(tmp_path, TINY, 2, _DRIVER, "0.3")
     deadline = time.time() + 120
-    done = 0
-    while time.time() < deadline and proc.poll() is None:
+    while time.time() < deadline and proc.poll() is None and _complete_count(path) < 2:
         time.sleep(0.05)
-        if os.path.exists(path):
-            try:
-                done = sqlite3.connect(path).execute(
-                    "SELECT COUNT(*) FROM trials WHERE status IN ('solved','failed','diverged')").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if done >= 2:
-                break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     before = _completions(path)
     assert 2 <= sum(before.values()) < 8, "the kill must land part-way through the sweep"
 
-    subprocess.run([sys.executable, str(driver), path, spec_json, "0"], check=True)
+    subprocess.run(argv + ["0"], check=True)
     assert _outcome(path) == _outcome(ref)
     assert len(_outcome(path)) == 8
     assert set(_completions(path).values()) == {1}  # none lost, none run twice to completion
@@ -139,3 +145,68 @@ def test_ray_executor_equals_in_process(tmp_path):
     with Store(b) as st, RayExecutor(num_cpus=2) as ex:
         run_sweep(st, spec, "quick", ex)
     assert _outcome(a) == _outcome(b)
+
+
+_PROCESS_DRIVER = textwrap.dedent("""
+    import sys, json
+    import localrnn
+    from localrnn.experiments.executors import ProcessExecutor
+    from localrnn.experiments.spec import parse_spec
+    from localrnn.experiments.store import Store
+    from localrnn.experiments.sweep import run_sweep
+    if __name__ == "__main__":  # spawned workers import this file too
+        with Store(sys.argv[1]) as st, ProcessExecutor(2) as ex:
+            run_sweep(st, parse_spec(json.loads(sys.argv[2])), "quick", ex, max_group=1)
+""")
+
+
+def _children(pid):
+    """Pids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def _alive(pid):
+    """Running (a zombie waiting for a reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the workers through /proc")
+def test_sigkilled_process_sweep_leaves_no_worker_and_resumes(tmp_path):
+    """SIGKILL the driver of a process-pool sweep mid-way: its workers (and the multiprocessing
+    resource tracker) exit on their own within seconds; a restarted sweep ends with the
+    uninterrupted sweep's trials."""
+    spec = {**TINY, "arms": [{"name": "BPTT", "rule": "bptt", "grid": {"lr": [0.01, 0.005]}}],
+            "budget": {"quick": {"max_iters": 600}}}
+    ref, path, argv, proc = _reference_and_driver(tmp_path, spec, 1, _PROCESS_DRIVER)
+    deadline, done, workers = time.time() + 120, 0, []
+    while time.time() < deadline and proc.poll() is None and done < 1:
+        time.sleep(0.1)
+        workers = _children(proc.pid) or workers
+        done = _complete_count(path)
+    workers = _children(proc.pid) or workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and 1 <= done < 4, "the kill must land part-way"
+    assert len(workers) >= 3  # two pool workers and the resource tracker
+    t_kill = time.time()
+    while time.time() < t_kill + 10 and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)], "workers outlived their driver"
+
+    subprocess.run(argv, check=True)
+    assert _outcome(path) == _outcome(ref) and len(_outcome(path)) == 4
+    assert set(_completions(path).values()) == {1}
