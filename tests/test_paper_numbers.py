@@ -109,3 +109,64 @@ def test_blank_cells_are_not_reported(table, labels):
 def test_cli_spelling_matches():
     assert paper_value("table2", {"rule": "lra", "task": "temporal-order", "length": 30, "inner_steps": 20,
                                   "local_loss": "log-penalty"}) == (True, 79.66)
+
+
+# ---- the packaged specs follow the paper (docs/protocols.md) -------------------------------------
+
+def _paper_plan(name, budget="paper"):
+    from localrnn.experiments.spec import load_spec, plan
+    from localrnn.paper import spec_dir
+
+    return plan(load_spec(spec_dir() / f"{name}.toml"), budget)
+
+
+def _axes(trials, arm):
+    keys = ("lr", "target_step", "inner_steps", "c0", "c1", "reg_lambda", "local_loss", "variant")
+    return {k: sorted({t.labels[k] for t in trials if t.labels["arm"] == arm and k in t.labels}, key=str)
+            for k in keys}
+
+
+ALPHA, GAMMA, KS = [0.001, 0.01, 0.1], [0.001, 0.01, 0.1, 1.0, 10.0], [10, 20, 30]
+
+
+@pytest.mark.parametrize("name", ["table1", "table2", "table3"])
+def test_tables_i_to_iii_have_three_readings_bptt_and_the_control(name):
+    trials = _paper_plan(name)
+    readings = {t.labels["variant"] for t in trials if t.labels["rule"] == "lra"}
+    assert readings == {"fixed_target", "printed", "reference"}
+    assert {"bptt", "readout"} <= {t.labels["rule"] for t in trials}
+    lra_arm = next(t.labels["arm"] for t in trials if t.labels["rule"] == "lra")
+    ax = _axes(trials, lra_arm)
+    assert (ax["lr"], sorted(ax["target_step"]), ax["inner_steps"]) == (ALPHA, GAMMA, KS)
+    assert {t.config.patience for t in trials} == {30} and {t.config.max_iters for t in trials} == {100_000}
+    full = _paper_plan(name, "full")
+    assert {t.config.patience for t in full} == {0} and {t.config.max_iters for t in full} == {100_000}
+
+
+def test_table4_searches_alpha_gamma_with_c0_c1():
+    trials = _paper_plan("table4")
+    ax = _axes(trials, "LRA-diff fixed-target")
+    assert ax["c0"] == ax["c1"] == [0.0, 0.01, 0.1, 1.0]
+    assert (ax["lr"], sorted(ax["target_step"]), ax["inner_steps"]) == (ALPHA, GAMMA, KS)
+    assert len(trials) == 3 * 4 * 4 * 3 * 5 * 3
+    assert {(t.config.task, t.config.length) for t in trials} == {("temporal_order", 20)}
+
+
+def test_figure5_uses_the_paper_grid_and_lambda_zero_as_reference():
+    trials = _paper_plan("figure5")
+    assert {(t.config.task, t.config.length) for t in trials} == {
+        ("random_permutation", 20), ("temporal_order", 20), ("temporal_order_3bit", 10)}
+    for arm in {t.labels["arm"] for t in trials}:
+        ax = _axes(trials, arm)
+        assert ax["reg_lambda"] == [0.0, 0.1, 1.0, 2.0]
+        assert (ax["lr"], sorted(ax["target_step"]), ax["inner_steps"]) == (ALPHA, GAMMA, KS)
+
+
+def test_table5_regularized_arm_keeps_normalization_on():
+    trials = _paper_plan("table5")
+    reg = [t for t in trials if t.labels["arm"] == "LRA-diff (reg.)"]
+    assert reg and all(t.config.hparams["reg_lambda"] > 0 for t in reg)
+    assert all(t.config.hparams["c0"] > 0 and t.config.hparams["c1"] > 0 for t in reg)
+    lra = [t for t in trials if t.labels["arm"] == "LRA-diff"]
+    assert {t.config.task for t in lra} == {"temporal_order", "temporal_order_3bit", "random_permutation"}
+    assert len(lra) == 3  # one chosen setting per task
