@@ -304,7 +304,8 @@ def sensitivity_data(trials: list[dict], x: str, lines: list[str]) -> list[dict]
             m, ci = mean_ci([b.accuracy for b in bests])
             means[xv] = m
             data.append({**dict(zip(lines, line)), x: xv, "accuracy_mean": m, "accuracy_ci95": ci,
-                         "seeds": len(bests), "diverged": sum(b.diverged for b in bests)})
+                         "seeds": len(bests), "solved": sum(b.solved for b in bests),
+                         "diverged": sum(b.diverged for b in bests)})
         ref = next((m for xv, m in means.items() if xv == 0), None)
         for i, d in enumerate(data[-len(xs):]):
             d["relative_change"] = (d["accuracy_mean"] - ref) / ref if ref else None
@@ -317,7 +318,8 @@ def sensitivity_table(data: list[dict], x: str, lines: list[str], title: str) ->
     pct = lambda v, d=2: "" if v is None else f"{100 * v:.{d}f}"  # noqa: E731
     headers = [*lines, x, "best accuracy (%)", "relative change vs 0 (%)", "slope (% points per unit)"]
     rows = [[*(_fmt_label(d.get(k)) for k in lines), _fmt_label(d[x]),
-             pct(d["accuracy_mean"]) + (f" {DIVERGED_MARK}" if d["diverged"] else ""),
+             pct(d["accuracy_mean"]) + (f" {SOLVED_MARK}" if d["solved"] == d["seeds"] else "")
+             + (f" {DIVERGED_MARK}" if d["diverged"] else ""),
              pct(d["relative_change"], 3), pct(d["slope"], 3)] for d in data]
     notes = ["relative change = (acc(x) - acc(0)) / acc(0), best over the other axes (the paper's Figure 5); "
              "slope = (acc(x_i) - acc(x_i-1)) / (x_i - x_i-1)"]
