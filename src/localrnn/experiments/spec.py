@@ -80,6 +80,7 @@ class Budget(_Strict):
     seeds: int | list[int] | None = None
     max_length: int | None = Field(None, ge=1, description="curriculum: longest T tried")
     record_every: int | None = Field(None, ge=1, description="diagnostics: iterations between records")
+    note: str = Field("", description="what this budget is, shown under the report's table")
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
 
@@ -111,6 +112,8 @@ class Arm(_Strict):
     """One learning rule with its settings and grid axes."""
 
     name: str = Field(min_length=1)
+    label: str | None = Field(None, description="the arm's name in trial labels and reports (default: name); "
+                              "arms that share one, e.g. one rule's per-task settings, form one column")
     rule: str
     optional: bool = False
     fixed: dict[str, Any] = Field(default_factory=dict)
@@ -130,7 +133,7 @@ class ReportSpec(_Strict):
     rows: list[str] = Field(default_factory=lambda: ["task", "arm"])
     columns: str = "length"
     control: str | None = Field(None, description="arm shown beside the others as the readout-only control")
-    paper: str | None = Field(None, description="key of the paper's numbers (localrnn.experiments.report.paper)")
+    paper: str | None = Field(None, description="key of the paper's numbers (localrnn.paper.numbers)")
     x: str | None = Field(None, description="figure x axis (figure5: reg_lambda)")
 
 
@@ -328,7 +331,7 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
             values.update(zip(keys, combo))
             for seed in seeds:
                 cfg = _make_config(TrainConfig, arm.rule, values, seed, fixed, grid, source)
-                labels = {"arm": arm.name, "rule": arm.rule, "seed": seed,
+                labels = {"arm": arm.label or arm.name, "rule": arm.rule, "seed": seed,
                           **{k: _plain(v) for k, v in values.items()}}
                 out.append(PlannedTrial(cfg, labels))
     unused = sorted({f"fixed.{k}" for k in b.fixed} | {f"grid.{k}" for k in b.grid})
