@@ -116,3 +116,25 @@ def test_shipped_specs_are_valid_in_both_budgets(path):
 def test_every_paper_target_has_a_spec():
     names = {p.stem for p in EXPERIMENTS.glob("*.toml")}
     assert {"table1", "table2", "table3", "table4", "table5", "figure2", "figure3", "figure4", "figure5"} <= names
+
+
+def test_dry_run_lists_the_papers_grids(tmp_path, capsys, monkeypatch):
+    """`sweep --dry-run` lists each arm's axes: Table IV searches alpha and gamma with c0, c1;
+    Figure 5 has gamma's five values and lambda in {2, 1, 0.1} (0 as reference). Nothing written."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _cli(["sweep", str(EXPERIMENTS / "table4.toml"), "--budget", "paper", "--dry-run",
+                         "--json"], capsys)
+    assert code == 0
+    axes = json.loads(out)["axes"]
+    gammas = [0.001, 0.01, 0.1, 1.0, 10.0]
+    for reading in ("fixed-target", "printed", "reference"):
+        a = next(v for k, v in axes.items() if reading in k)
+        assert a["lr"] == [0.001, 0.01, 0.1] and a["target_step"] == gammas
+        assert a["c0"] == a["c1"] == [0.0, 0.01, 0.1, 1.0]
+    code, out, _ = _cli(["sweep", str(EXPERIMENTS / "figure5.toml"), "--budget", "paper", "--dry-run",
+                         "--json"], capsys)
+    for a in json.loads(out)["axes"].values():
+        assert a["target_step"] == gammas and a["reg_lambda"] == [0.0, 0.1, 1.0, 2.0]
+    assert list(tmp_path.iterdir()) == []

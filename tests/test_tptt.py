@@ -1,7 +1,7 @@
-"""TPTT (SPEC 3.4) against a literal, step-by-step transcription in float64.
+"""TPTT (docs/tptt.md) against a literal, step-by-step transcription in float64.
 
 The oracle below loops over time in Python and takes ``jax.grad`` of each local
-loss separately, with the quantities SPEC 3.4 holds constant passed in as
+loss separately, with the quantities docs/tptt.md holds constant passed in as
 constants (closed over, so no gradient can flow into them).
 """
 

@@ -147,6 +147,22 @@ def _check_out_dir(out_dir: str) -> None:
         raise UsageError(f"--out-dir: {out_dir} cannot be {what}; {allowed}")
 
 
+def _print_dry_run(name: str, budget: str, trials, as_json: bool) -> None:
+    """Trial and group counts, and per arm every axis that varies with its values."""
+    from localrnn.experiments.spec import plan_axes
+
+    groups = len({t.config.structure_key() for t in trials})
+    out = {"spec": name, "budget": budget, "trials": len({t.trial_id for t in trials}),
+           "structure_groups": groups, "axes": plan_axes(trials)}
+    if as_json:
+        print(json.dumps(out))
+        return
+    print(f"{name} [{budget}]: {out['trials']} trials in {groups} structure groups")
+    for arm, axes in out["axes"].items():
+        grid = "; ".join(f"{k} {{{', '.join(str(v) for v in vals)}}}" for k, vals in axes.items())
+        print(f"  {arm}: {grid or 'one setting'}")
+
+
 @app.command()
 def sweep(
     spec_file: Annotated[str, typer.Argument(metavar="EXPERIMENT.toml", help="experiment file (docs/protocols.md)")],
@@ -169,11 +185,7 @@ def sweep(
             trials = plan(spec, budget, spec_file)
         except SpecError as e:
             raise UsageError(str(e)) from None
-        groups = len({t.config.structure_key() for t in trials})
-        out = {"spec": spec.name, "budget": budget, "trials": len({t.trial_id for t in trials}),
-               "structure_groups": groups}
-        print(json.dumps(out) if as_json else f"{spec.name} [{budget}]: {out['trials']} trials in {groups} "
-              "structure groups")
+        _print_dry_run(spec.name, budget, trials, as_json)
         return
     path = _writable_store(store)
     _choose_device(device)

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from localrnn.errors import first_error
 
 __all__ = ["SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
-           "plan", "arm_rules"]
+           "plan", "plan_axes", "arm_rules"]
 
 #: TrainConfig fields a spec does not set by name (rule and seeds have their own places)
 _RESERVED_KEYS = ("rule", "seed", "seeds", "hparams", "rule_options")
@@ -181,6 +181,22 @@ class PlannedTrial:
     @property
     def trial_id(self) -> str:
         return self.config.run_id()
+
+
+def plan_axes(trials: list[PlannedTrial]) -> dict[str, dict[str, list[Any]]]:
+    """Per arm, every setting that varies across its trials with its sorted values
+    (``{arm: {"lr": [0.001, 0.01, 0.1], "target_step": [...], "seed": [0, 1]}}``): what a
+    dry run lists so that a reader can check a grid against the paper's."""
+    seen: dict[str, dict[str, set]] = {}
+    for t in trials:
+        c = t.config
+        values = {"task": c.task, "length": c.length, "lr": c.lr, "seed": c.seed,
+                  **c.resolved_hparams, **c.resolved_options.model_dump(mode="json")}
+        arm = seen.setdefault(str(t.labels.get("arm", c.rule)), {})
+        for k, v in values.items():
+            arm.setdefault(k, set()).add(v)
+    return {a: {k: sorted(v, key=lambda x: (str(type(x)), x)) for k, v in keys.items() if len(v) > 1}
+            for a, keys in seen.items()}
 
 
 def parse_spec(data: dict, source: str = "spec") -> ExperimentSpec:
