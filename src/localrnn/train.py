@@ -21,6 +21,7 @@ diagnostics of docs/protocols.md are a mode of this loop, not a second one.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -227,14 +228,26 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
                                                 length=cfg.val_every // record_every)
         return state, jnp.nanmean(losses), records
 
+    validate = _validation_program(cfg.task, cfg.length, cfg.val_size, cfg.val_seed, cfg.dtype,
+                                   rule.validation_initial_state)
+    metrics = jax.jit(jax.vmap(rule.metrics)) if rule.metrics else None
+
     def evaluate(params, rule_state):
-        errors, loss = evaluate_params(params, task, cfg.length, cfg.val_size, cfg.val_seed,
-                                       jnp.dtype(cfg.dtype), rule.validation_initial_state)
-        metrics = rule.metrics(params, rule_state) if rule.metrics else {}
-        return errors, loss, metrics
+        errors, loss = validate(params)
+        return errors, loss, (metrics(params, rule_state) if metrics else {})
 
     return Program(init=jax.jit(jax.vmap(init)), chunk=jax.jit(jax.vmap(chunk)),
-                   evaluate=jax.jit(jax.vmap(evaluate)), rule=rule, record_every=record_every)
+                   evaluate=evaluate, rule=rule, record_every=record_every)
+
+
+@functools.lru_cache(maxsize=None)
+def _validation_program(task: str, length: int, val_size: int, val_seed: int, dtype: str,
+                        initial_state: str) -> Callable:
+    """``params (vmapped) -> (errors, loss)``. Validation reads none of the rule's or the
+    optimizer's settings, so every structure that validates alike shares one compiled program."""
+    t = get_task(task)
+    return jax.jit(jax.vmap(lambda p: evaluate_params(p, t, length, val_size, val_seed, jnp.dtype(dtype),
+                                                      initial_state)))
 
 
 def stacked_hparams(configs: Sequence[TrainConfig]) -> dict[str, jax.Array]:

@@ -19,6 +19,7 @@ jit- and vmap-compatible function::
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, NamedTuple, get_args, get_origin
@@ -165,10 +166,15 @@ class RuleDef:
 
     def settings(self) -> list[Setting]:
         """The user-facing settings: every hyper-parameter, then every public static option."""
+        return list(self._settings)
+
+    @functools.cached_property
+    def _settings(self) -> tuple[Setting, ...]:
+        # read once per rule: spec planning asks for them for every key of every trial
         hps = [Setting(k, "hparam", float, h.default, h.help, range=h.range_text())
                for k, h in self.hparams.items()]
-        return hps + [_option_setting(k, f) for k, f in self.options.model_fields.items()
-                      if k not in self.internal_options]
+        return tuple(hps + [_option_setting(k, f) for k, f in self.options.model_fields.items()
+                            if k not in self.internal_options])
 
     def check_hparams(self, hparams: Mapping[str, float]) -> None:
         """ValueError ``name: what is wrong`` for an unknown or out-of-range hyper-parameter."""
