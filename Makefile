@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-slow bench
+.PHONY: demo test test-slow test-wheel bench
 
 $(BIN)/localrnn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,13 @@ demo: $(BIN)/localrnn
 	$(BIN)/localrnn demo
 
 test: $(BIN)/localrnn
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(BIN)/localrnn
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n 2 -m slow
+
+test-wheel: $(BIN)/localrnn
+	$(BIN)/python -m pytest -q -m slow tests/test_wheel.py
 
 bench: $(BIN)/localrnn
 	$(BIN)/python benchmarks/bench_engine.py

@@ -103,6 +103,7 @@ _DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # the default suite covers kill + resume with the process pool (test below)
 def test_sigkill_then_restart_equals_uninterrupted_sweep(tmp_path):
     """A sweep killed with SIGKILL part-way and restarted ends with exactly the trials and
     results of an uninterrupted sweep; every trial is written complete exactly once."""
@@ -123,6 +124,7 @@ def test_sigkill_then_restart_equals_uninterrupted_sweep(tmp_path):
     assert not [f for f in os.listdir(tmp_path / "killed.db.ckpt")] if (tmp_path / "killed.db.ckpt").exists() else True
 
 
+@pytest.mark.slow  # covered by the SIGKILL test below, whose process-pool sweep must equal an in-process one
 def test_process_executor_equals_in_process(tmp_path):
     spec = parse_spec(TINY)
     a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
