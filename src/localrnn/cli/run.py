@@ -179,6 +179,12 @@ DEMO_RUNS = [
 ]
 
 
+def _rule_label(cfg) -> str:
+    """The rule's name, with its reading where it has several (e.g. ``lra fixed-target``)."""
+    variant = getattr(cfg.resolved_options, "variant", None)
+    return f"{cfg.rule} {variant.replace('_', '-')}" if variant else cfg.rule
+
+
 @app.command()
 def demo(
     max_iters: Annotated[int, typer.Option(help="iteration budget per run")] = 5000,
@@ -208,9 +214,9 @@ def demo(
         rows.append(r)
     table = Table("task", "T", "rule", "status", "best acc.", "iterations", "seconds",
                   title="localrnn demo (success = 0 errors on 10,000 validation samples)")
-    table.columns[0].no_wrap = True
+    table.columns[0].no_wrap = table.columns[2].no_wrap = True
     for r in rows:
-        table.add_row(r.config.task.replace("_", " "), str(r.config.length), r.config.rule, r.status,
+        table.add_row(r.config.task.replace("_", " "), str(r.config.length), _rule_label(r.config), r.status,
                       f"{100 * r.best_accuracy:.2f}%", str(r.iterations), f"{r.seconds:.1f}")
     console.print(table)
     console.print("At T=10 the readout-only control solves temporal order too: the task is degenerate "
@@ -262,7 +268,7 @@ def rules(as_json: Annotated[bool, typer.Option("--json", help="print the rules 
     for r in rows:
         table = Table("setting", "kind", "default", "allowed", "help", title=f"{r['name']}: {r['summary']}",
                       title_justify="left")
-        table.columns[0].no_wrap = True
+        table.columns[0].no_wrap = table.columns[2].no_wrap = True
         for s in r["settings"]:
             allowed = " | ".join(s["allowed"]) if isinstance(s["allowed"], list) else s["allowed"] or "-"
             table.add_row(s["name"], "hyper-parameter" if s["kind"] == "hparam" else "option",
