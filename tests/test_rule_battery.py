@@ -50,7 +50,7 @@ def check_schema(rdef: RuleDef) -> None:
     """Every setting has help; defaults are allowed; names are free on the CLI and in specs."""
     for k, h in rdef.hparams.items():
         assert h.help, f"{rdef.name}.{k}: no help"
-        assert h.check(k, h.default) is None, f"{rdef.name}.{k}: default {h.default} outside {h.range_text()}"
+        assert h.check(h.default) is None, f"{rdef.name}.{k}: default {h.default} outside {h.range_text()}"
     rdef.options()  # the defaults validate
     for s in rdef.settings():
         assert s.help, f"{rdef.name}.{s.name}: no help (give the pydantic field a description)"

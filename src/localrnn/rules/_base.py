@@ -74,7 +74,7 @@ class Hparam:
     high: float | None = None
     switches: str | None = None
 
-    def check(self, name: str, value: float) -> str | None:
+    def check(self, value: float) -> str | None:
         """None if ``value`` is allowed, else what is wrong (one phrase naming the range)."""
         if not math.isfinite(value):
             return f"must be finite, got {value}"
@@ -183,7 +183,7 @@ class RuleDef:
                 allowed = ", ".join(self.hparams) or "none"
                 raise ValueError(f"{name}: rule {self.name!r} has no hyper-parameter {name!r}; "
                                  f"allowed: {allowed}")
-            problem = self.hparams[name].check(name, value)
+            problem = self.hparams[name].check(value)
             if problem:
                 raise ValueError(f"{name}: {problem}")
 
