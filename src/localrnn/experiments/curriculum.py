@@ -54,8 +54,8 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
     name = experiment_name(spec, budget)
     if not warm:
         name += ":cold"
-    summary = ExperimentSummary(experiment=name, kind="curriculum", warm_start=warm, notes=notes)
-    store.add_experiment(name, "curriculum", {"spec": spec.model_dump(mode="json"), "budget": budget,
+    summary = ExperimentSummary(experiment=name, kind=spec.kind, warm_start=warm, notes=notes)
+    store.add_experiment(name, spec.kind, {"spec": spec.model_dump(mode="json"), "budget": budget,
                                               "warm_start": warm, "max_length": max_length})
     executor = executor or LocalExecutor()
 

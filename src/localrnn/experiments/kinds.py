@@ -24,6 +24,7 @@ __all__ = ["KINDS", "run_experiment", "ExperimentSummary"]
 KINDS: dict[str, Callable[..., ExperimentSummary]] = {
     "grid": run_sweep,
     "curriculum": run_curriculum,
+    "frontier": run_curriculum,  # a curriculum over seeds, reported as P(solved) against T
     "diagnostics": run_diagnostics,
 }
 

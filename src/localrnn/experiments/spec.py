@@ -3,7 +3,7 @@
 A spec names its settings once and expands into training configs::
 
     name = "table1"
-    kind = "grid"                 # grid | curriculum | diagnostics
+    kind = "grid"                 # grid | curriculum | frontier | diagnostics
     title = "Table I: ..."
     seeds = 1                     # a count (0..n-1) or a list of seeds
     [fixed]                       # settings shared by every arm
@@ -48,8 +48,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from localrnn.errors import first_error
 
-__all__ = ["SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
+__all__ = ["LADDER_KINDS", "SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
            "plan", "plan_axes", "arm_rules"]
+
+#: kinds whose trials are curriculum ladders (the length is the curriculum's start)
+LADDER_KINDS = ("curriculum", "frontier")
 
 #: TrainConfig fields a spec does not set by name (rule and seeds have their own places)
 _RESERVED_KEYS = ("rule", "seed", "seeds", "hparams", "rule_options")
@@ -116,6 +119,8 @@ class Arm(_Strict):
                               "arms that share one, e.g. one rule's per-task settings, form one column")
     rule: str
     optional: bool = False
+    paper_arm: str | None = Field(None, description="the arm's name in the paper's table (report.paper), "
+                                  "where a report shows the published number beside it")
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
 
@@ -141,7 +146,7 @@ class ExperimentSpec(_Strict):
     """A whole experiment (one paper table or figure)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["grid", "curriculum", "diagnostics"] = "grid"
+    kind: Literal["grid", "curriculum", "frontier", "diagnostics"] = "grid"
     title: str = ""
     description: str = ""
     seeds: int | list[int] = 1
@@ -326,7 +331,7 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
             if k in grid:
                 used_budget_keys.add(f"grid.{k}")
                 grid[k] = (f"budget.{budget}.grid.{k}", v)
-        if spec.kind == "curriculum":
+        if spec.kind in LADDER_KINDS:
             if "length" in fixed or "length" in grid:
                 p = (fixed.get("length") or grid.get("length"))[0]
                 raise SpecError(f"{source}: {p}: a curriculum sets the length itself (curriculum.start)")

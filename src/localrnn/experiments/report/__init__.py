@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localrnn.experiments.report.figures import gradient_flow_figure, sensitivity_figure
+from localrnn.experiments.report.frontier import frontier_data, frontier_figure, frontier_table, wilson
 from localrnn.experiments.report.tables import (Table, grid_table, ladder_table, mean_ci, render,
                                                 sensitivity_table)
 from localrnn.paper.numbers import PAPER, paper_value
 
 __all__ = ["Report", "make_report", "find_experiment", "Table", "grid_table", "ladder_table", "render",
-           "mean_ci", "gradient_flow_figure", "sensitivity_figure", "sensitivity_table", "PAPER", "paper_value"]
+           "frontier_data", "frontier_figure", "frontier_table", "wilson", "mean_ci", "gradient_flow_figure", "sensitivity_figure", "sensitivity_table", "PAPER", "paper_value"]
 
 
 @dataclass
@@ -57,6 +58,8 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
     title = spec.get("title") or spec["name"]
     budget = exp["spec"].get("budget", "")
     budget_note = (spec.get("budget", {}).get(budget) or {}).get("note")
+    if kind == "frontier":
+        return _frontier_report(store, experiment, exp, fmt, out_dir, title, budget, budget_note)
     if kind == "curriculum":
         table = ladder_table(store.ladders(experiment), spec, f"{title} [{budget}]", budget_note)
         return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
@@ -85,3 +88,18 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
                       notes=table.notes)
     table = grid_table(trials, spec, f"{title} [{budget}]", budget_note)
     return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
+
+
+def _frontier_report(store, experiment: str, exp: dict, fmt: str, out_dir: str, title: str, budget: str,
+                     budget_note: str | None) -> Report:
+    """The frontier table (markdown/csv/latex) and its figure, written to ``out_dir``."""
+    spec = exp["spec"]["spec"]
+    max_length = exp["spec"].get("max_length") or spec.get("curriculum", {}).get("max_length", 300)
+    data = frontier_data(store.ladders(experiment), spec, max_length)
+    table = frontier_table(data, spec, f"{title} [{budget}]", budget_note)
+    os.makedirs(out_dir, exist_ok=True)
+    fname = os.path.join(out_dir, experiment.replace(":", "_") + ".png")
+    control = spec.get("report", {}).get("control")
+    frontier_figure(data, fname, f"{title} [{budget}]", control=control)
+    return Report(experiment, "table", render(table, fmt) + f"\nwrote {fname}\n", path=fname, data=table.data,
+                  notes=table.notes)

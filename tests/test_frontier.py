@@ -1,0 +1,168 @@
+"""The frontier (docs/frontier.md): Wilson intervals, P(solved) from ladders, the CLI, SIGKILL + resume."""
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from localrnn.experiments.report import frontier_data, make_report, wilson
+from localrnn.experiments.store import Store
+
+SPEC = """
+name = "tinyfrontier"
+kind = "frontier"
+title = "tiny frontier"
+seeds = 2
+
+[curriculum]
+start = 10
+step = 2
+max_length = 16
+
+[fixed]
+task = "temporal_order"
+hidden = 8
+batch = 20
+val_size = 100
+val_every = 25
+patience = 0
+
+[[arms]]
+name = "BPTT"
+rule = "bptt"
+fixed = { lr = 0.1, clip = 1.0 }
+
+[[arms]]
+name = "readout"
+rule = "readout"
+fixed = { lr = 0.1 }
+
+[budget.quick]
+max_iters = 400
+
+[report]
+control = "readout"
+"""
+
+
+def test_wilson_matches_closed_form_values():
+    # k = 0 and k = n: the interval touches 0 / 1; n = 5: known values of the Wilson score interval
+    lo, hi = wilson(0, 5)
+    assert lo == 0.0 and hi == pytest.approx(0.43449, abs=1e-4)
+    lo, hi = wilson(5, 5)
+    assert lo == pytest.approx(0.56551, abs=1e-4) and hi == 1.0
+    lo, hi = wilson(3, 10)
+    assert (lo, hi) == (pytest.approx(0.10779, abs=1e-4), pytest.approx(0.60322, abs=1e-4))
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def _steps(seed, statuses, task="temporal_order", arm="A", start=10):
+    return [{"step": i, "length": start + 10 * i, "status": s, "labels": {"task": task, "arm": arm, "seed": seed}}
+            for i, s in enumerate(statuses)]
+
+
+def test_p_solved_counts_seeds_whose_ladder_reached_t_and_marks_censoring():
+    spec = {"name": "f", "arms": [{"name": "A"}], "curriculum": {"start": 10, "step": 10}}
+    ladders = {"a": _steps(0, ["solved", "solved", "failed"]), "b": _steps(1, ["failed"]),
+               "c": _steps(2, ["solved", "solved", "solved"])}
+    (d,) = frontier_data(ladders, spec, max_length=30)
+    assert d["highest"] == [20, 0, 30] and d["median"] == 20 and (d["min"], d["max"]) == (0, 30)
+    assert d["censored"] == 1 and d["unfinished"] == 0
+    assert [(p["length"], p["solved"], p["n"]) for p in d["p_solved"]] == [(10, 2, 3), (20, 2, 3), (30, 1, 3)]
+    assert (d["p_solved"][2]["lo"], d["p_solved"][2]["hi"]) == wilson(1, 3)
+    # a ladder still climbing is counted as unfinished (its highest T is a lower bound)
+    (d,) = frontier_data({"a": _steps(0, ["solved", "running"])}, spec, max_length=30)
+    assert d["unfinished"] == 1 and d["highest"] == [10]
+
+
+def _cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "localrnn", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _ladders(path, experiment="tinyfrontier:quick"):
+    with Store(path) as st:
+        out = {}
+        for key, steps in st.ladders(experiment).items():
+            out[key] = [(s["step"], s["length"], s["status"], s["best_accuracy"], s["iterations"],
+                         tuple((m["iteration"], m["val_errors"], m["train_loss"]) for m in st.metrics(s["trial_id"])))
+                        for s in steps]
+        return out
+
+
+def _complete(path):
+    if not os.path.exists(path):
+        return 0
+    try:
+        return sqlite3.connect(path).execute(
+            "SELECT COUNT(*) FROM trials WHERE status IN ('solved','failed','diverged')").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted `localrnn frontier` run: (spec path, store path, its --json report)."""
+    tmp = tmp_path_factory.mktemp("frontier")
+    spec = tmp / "frontier.toml"
+    spec.write_text(SPEC)
+    ref = str(tmp / "ref.db")
+    p = _cli("frontier", str(spec), "--store", ref, "--out-dir", str(tmp / "figs"), "--json")
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 0, stderr
+    return spec, ref, json.loads(stdout)
+
+
+def test_frontier_cli_prints_the_table_and_writes_the_figure(reference):
+    _, ref, rep = reference
+    assert os.path.exists(rep["path"]) and os.path.getsize(rep["path"]) > 10_000
+    assert "P(solved T=16)" in rep["text"] and "readout" in rep["text"] and "Wilson" in rep["text"]
+    assert [(d["arm"], len(d["highest"])) for d in rep["data"]] == [("BPTT", 2), ("readout", 2)]
+
+
+def test_report_regenerates_the_frontier_from_the_store_alone(reference, tmp_path):
+    _, ref, rep = reference
+    with Store(ref) as st:
+        again = make_report(st, "tinyfrontier:quick", "markdown", str(tmp_path))
+    assert again.data == rep["data"] and again.text.split("wrote")[0] == rep["text"].split("wrote")[0]
+
+
+def test_frontier_cli_sigkill_mid_ladder_then_resume_gives_the_same_ladders(reference, tmp_path):
+    spec, ref, rep = reference
+    killed = str(tmp_path / "killed.db")
+    total = _complete(ref)
+    ladders = _ladders(ref)
+    assert len(ladders) == 4  # 2 arms x 2 seeds
+    assert any(len(steps) >= 3 for steps in ladders.values()), "a ladder must climb for the kill to land mid-ladder"
+
+    p = _cli("frontier", str(spec), "--store", killed, "--out-dir", str(tmp_path))
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and _complete(killed) < 3:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL
+    assert 3 <= _complete(killed) < total, "the kill must land part-way through the ladders"
+
+    p = _cli("frontier", str(spec), "--store", killed, "--out-dir", str(tmp_path), "--json")
+    stdout, stderr = p.communicate(timeout=600)
+    assert p.returncode == 0, stderr
+    assert _ladders(killed) == ladders
+    assert json.loads(stdout)["data"] == rep["data"]
+    with Store(killed) as st:  # every step written complete exactly once
+        assert {t["completions"] for t in st.trials("tinyfrontier:quick")} == {1}
+
+
+def test_frontier_command_rejects_a_spec_of_another_kind(tmp_path):
+    spec = tmp_path / "grid.toml"
+    spec.write_text(SPEC.replace('kind = "frontier"', 'kind = "curriculum"'))
+    p = _cli("frontier", str(spec), "--store", str(tmp_path / "s.db"))
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 2 and "kind: must be \"frontier\"" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists()
