@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Store", "COMPLETE", "STATUSES", "default_store_path"]
+__all__ = ["Store", "COMPLETE", "STATUSES", "MEMORY", "default_store_path"]
 
 STATUSES = ("pending", "running", "solved", "failed", "diverged", "interrupted")
 #: a trial with one of these statuses is not run again
@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS ladders (
 );
 """
 
+#: the path of a store kept in memory
+MEMORY = ":memory:"
+
 _PARAM_FIELDS = ("Wxh", "Whh", "bh", "Why", "by")
 _RULE_STATE = "rule_state_"
 
@@ -119,14 +122,18 @@ def _nan_to_none(v: Any) -> Any:
 
 
 class Store:
-    """The results store at ``path`` (created on first write; read-only use creates nothing)."""
+    """The results store at ``path`` (created on first write; read-only use creates nothing).
+
+    ``path`` ``":memory:"`` is a store in memory, gone when closed (``export.open_store``
+    reads a JSON-lines export into one).
+    """
 
     def __init__(self, path: str, *, create: bool = True) -> None:
         self.path = path
-        if not create and not os.path.exists(path):
-            raise FileNotFoundError(f"no results store at {path}")
-        d = os.path.dirname(os.path.abspath(path))
-        os.makedirs(d, exist_ok=True)
+        if path != MEMORY:
+            if not create and not os.path.exists(path):
+                raise FileNotFoundError(f"no results store at {path}")
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
