@@ -1,4 +1,4 @@
-"""Paper-style tables from the results store alone (markdown, CSV, LaTeX, JSON).
+"""Paper-style tables from the results store alone (markdown, CSV, LaTeX, HTML, JSON).
 
 Grid experiments (Tables I-IV): a cell is the best validation accuracy over the
 experiment's other axes (learning rate, gamma, ...), taken per seed; with several
@@ -14,15 +14,17 @@ control (docs/network.md) is shown as its own rows beside the rules.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
 from localrnn.paper.numbers import PAPER_NOTES, format_paper_value, paper_value
 
 __all__ = ["Table", "Best", "mean_ci", "best_per_group", "common_labels", "grid_table", "ladder_table",
-           "sensitivity_data", "sensitivity_table", "render", "DIVERGED_MARK", "SOLVED_MARK"]
+           "sensitivity_data", "sensitivity_table", "render", "html_table", "DIVERGED_MARK", "SOLVED_MARK"]
 
 DIVERGED_MARK = "†"
 SOLVED_MARK = "✓"
@@ -336,8 +338,38 @@ def _latex(s: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in s)
 
 
+_NUMERIC = re.compile(r"^([-+]?(\d|\.\d)|[✓†-]$)")
+
+
+def _column_classes(table: Table) -> list[str]:
+    """Per column: ``num`` where every filled cell is a number (or ✓ / † / -), ``paper`` for a paper column."""
+    out = []
+    for i, h in enumerate(table.headers):
+        cells = [r[i] for r in table.rows if i < len(r) and r[i]]
+        classes = (["num"] if cells and all(_NUMERIC.match(c) for c in cells) else []) \
+            + (["paper"] if h.endswith(" paper") else [])
+        out.append(f' class="{" ".join(classes)}"' if classes else "")
+    return out
+
+
+def html_table(table: Table, caption: bool = True) -> str:
+    """The table alone as an HTML ``<table>`` (its title as ``<caption>`` unless ``caption`` is False);
+    number columns have class ``num``, the paper's columns ``paper``."""
+    cls = _column_classes(table)
+    out = ['<table class="report">']
+    if caption:
+        out.append(f"<caption>{html.escape(table.title)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for h, c in zip(table.headers, cls))
+               + "</tr></thead>")
+    out.append("<tbody>")
+    out += ["<tr>" + "".join(f"<td{c}>{html.escape(v)}</td>" for v, c in zip(r, cls)) + "</tr>"
+            for r in table.rows]
+    out.append("</tbody></table>")
+    return "\n".join(out) + "\n"
+
+
 def render(table: Table, fmt: str = "markdown") -> str:
-    """The table as ``markdown`` | ``csv`` | ``latex`` (✓ = solved, † = diverged; see the notes)."""
+    """The table as ``markdown`` | ``csv`` | ``latex`` | ``html`` (✓ = solved, † = diverged; see the notes)."""
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -353,8 +385,11 @@ def render(table: Table, fmt: str = "markdown") -> str:
         lines += [f"\\par\\footnotesize {_latex(n)}" for n in table.notes if DIVERGED_MARK in n]
         lines += ["\\end{table}"]
         return "\n".join(lines) + "\n"
+    if fmt == "html":
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
+        return html_table(table) + (f'<ul class="notes">{notes}</ul>\n' if notes else "")
     if fmt != "markdown":
-        raise ValueError(f"unknown format {fmt!r}; allowed: markdown, csv, latex")
+        raise ValueError(f"unknown format {fmt!r}; allowed: markdown, csv, latex, html")
     out = [f"### {table.title}", "", "| " + " | ".join(table.headers) + " |",
            "|" + "|".join("---" for _ in table.headers) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in table.rows]
