@@ -29,6 +29,7 @@ class Report:
     path: str | None = None
     data: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table: Table | None = None  # the table behind ``text`` (all but diagnostics), for other renderings (HTML)
 
     def as_json(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "kind": self.kind, "path": self.path, "data": self.data,
@@ -62,7 +63,7 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
         return _frontier_report(store, experiment, exp, fmt, out_dir, title, budget, budget_note)
     if kind == "curriculum":
         table = ladder_table(store.ladders(experiment), spec, f"{title} [{budget}]", budget_note)
-        return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
+        return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes, table=table)
     trials = store.trials(experiment)
     os.makedirs(out_dir, exist_ok=True)
     fname = os.path.join(out_dir, experiment.replace(":", "_") + ".png")
@@ -85,9 +86,9 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
         path, data = sensitivity_figure(trials, rep["x"], lines, fname, f"{title} [{budget}]")
         table = sensitivity_table(data, rep["x"], lines, f"{title} [{budget}]")
         return Report(experiment, "figure", f"wrote {path}\n\n" + render(table, fmt), path=path, data=data,
-                      notes=table.notes)
+                      notes=table.notes, table=table)
     table = grid_table(trials, spec, f"{title} [{budget}]", budget_note)
-    return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes)
+    return Report(experiment, "table", render(table, fmt), data=table.data, notes=table.notes, table=table)
 
 
 def _frontier_report(store, experiment: str, exp: dict, fmt: str, out_dir: str, title: str, budget: str,
@@ -102,4 +103,4 @@ def _frontier_report(store, experiment: str, exp: dict, fmt: str, out_dir: str, 
     control = spec.get("report", {}).get("control")
     frontier_figure(data, fname, f"{title} [{budget}]", control=control)
     return Report(experiment, "table", render(table, fmt) + f"\nwrote {fname}\n", path=fname, data=table.data,
-                  notes=table.notes)
+                  notes=table.notes, table=table)
