@@ -291,29 +291,98 @@ def _print_report(rep, as_json: bool) -> None:
     print(rep.text, end="" if rep.text.endswith("\n") else "\n")
 
 
+def _check_html(page: str) -> str:
+    """``--html``: a new or writable ``.html`` file in an existing writable folder (checked, nothing written)."""
+    allowed = "allowed: a .html file in an existing folder that can be written"
+    folder = os.path.dirname(os.path.abspath(page))
+    if not page.endswith(".html"):
+        raise UsageError(f"--html: {page} does not end in .html; {allowed}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--html: folder {folder} does not exist; {allowed}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--html: folder {folder} cannot be written; {allowed}")
+    if os.path.isdir(page) or (os.path.exists(page) and not os.access(page, os.W_OK)):
+        raise UsageError(f"--html: {page} is not a writable file; {allowed}")
+    return page
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """The command as typed (``sys.argv`` of a ``localrnn`` process), or, called in-process
+    (``main([...])``), its name with the arguments and options set on the command line."""
+    import shlex
+
+    if os.path.basename(sys.argv[0]) in ("localrnn", "__main__.py") and sys.argv[1:2] == [ctx.info_name]:
+        return shlex.join(["localrnn", *sys.argv[1:]])
+    parts = ctx.command_path.split()
+    for p in ctx.command.params:
+        source = ctx.get_parameter_source(p.name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        v = ctx.params[p.name]
+        v = v.value if isinstance(v, Enum) else v
+        if not p.opts[0].startswith("-"):  # an argument
+            parts.append(str(v))
+        elif getattr(p, "is_flag", False):
+            parts.append(p.opts[0] if v else (p.secondary_opts or p.opts)[0])
+        else:
+            parts += [p.opts[0], str(v)]
+    return shlex.join(parts)
+
+
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(help="table1..table5 | figure2..figure5 | a stored experiment name")],
+    ctx: typer.Context,
+    name: Annotated[Optional[str], typer.Argument(help="table1..table5 | figure2..figure5 | a stored experiment "
+                                                  "name (optional with --html: all stored experiments)")] = None,
     budget: Annotated[Optional[str], typer.Option(help="which budget's results (default: the one stored)")] = None,
     store: StoreOpt = None,
     fmt: Annotated[Format, typer.Option("--format", help="table format")] = Format.markdown,
     out_dir: Annotated[str, typer.Option("--out-dir", help="where figures are written")] = "figures",
+    html: Annotated[Optional[str], typer.Option("--html", metavar="PAGE.html",
+                                                help="write one self-contained HTML page (tables, figures inline, "
+                                                     "captions, run metadata) instead of printing")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a table or write a figure from the results store alone (no training)."""
+    """Print a table or write a figure from the results store alone (no training); --html: one page."""
     from localrnn.experiments.report import find_experiment, make_report
     from localrnn.experiments.store import Store
 
+    if name is None and html is None:
+        raise UsageError("NAME: missing; allowed: table1..table5 | figure2..figure5 | a stored experiment name, "
+                         "or none with --html PAGE.html (every stored experiment)")
+    if html is not None:
+        _check_html(html)
     path = _store_path(store)
     if not os.path.exists(path):
         raise UsageError(f"--store: no results store at {path}")
     _check_out_dir(out_dir)
     with Store(path) as st:
-        exp = find_experiment(st, name, budget)
-        if exp is None:
-            raise UsageError(f"{name}: no results for it in {path}" + (f" (budget {budget})" if budget else "")
-                             + f"; stored: {', '.join(st.experiments()) or 'none'}; run `localrnn reproduce {name}`")
-        rep = make_report(st, exp, fmt.value, out_dir)
+        if name is None:
+            exps = [e for e in st.experiments()
+                    if budget is None or (st.experiment(e) or {}).get("spec", {}).get("budget") == budget]
+            if not exps:
+                raise UsageError((f"--budget: no experiment with budget {budget!r}" if budget else "--store: no "
+                                  "experiment") + f" in {path}; stored: {', '.join(st.experiments()) or 'none'}")
+        else:
+            exp = find_experiment(st, name, budget)
+            if exp is None:
+                raise UsageError(f"{name}: no results for it in {path}" + (f" (budget {budget})" if budget else "")
+                                 + f"; stored: {', '.join(st.experiments()) or 'none'}; "
+                                 f"run `localrnn reproduce {name}`")
+            exps = [exp]
+        if html is not None:
+            from localrnn.experiments.report.html import html_report
+
+            def warn(exp_name: str, e: Exception) -> None:
+                print(f"note: {exp_name}: report failed: {e}", file=sys.stderr)
+
+            html_report(st, exps, html, command=_command_line(ctx), fig_dir=out_dir, on_error=warn)
+            if as_json:
+                print(json.dumps({"html": os.path.abspath(html), "experiments": exps}))
+            else:
+                print(f"wrote {html} ({len(exps)} experiment{'s' if len(exps) != 1 else ''})")
+            return
+        rep = make_report(st, exps[0], fmt.value, out_dir)
     _print_report(rep, as_json)
 
 
