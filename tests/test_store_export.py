@@ -249,6 +249,20 @@ def test_export_and_import_commands(tmp_path, capsys):
         assert st.experiments() == ["cur:quick"] and len(st.trials()) == 6
 
 
+def test_reading_commands_take_an_export_as_the_store(tmp_path, capsys):
+    """`runs` reads a .jsonl export as it reads the SQLite store it came from (`report`:
+    tests/test_frontier.py)."""
+    _build(str(tmp_path / "a.db")).close()
+    assert _cli(capsys, "export", str(tmp_path / "a.jsonl"), "--store", str(tmp_path / "a.db"))[0] == 0
+    for argv in (["runs", "--json"], ["runs", "--experiment", "cur:quick"]):
+        from_db = _cli(capsys, *argv, "--store", str(tmp_path / "a.db"))
+        from_jsonl = _cli(capsys, *argv, "--store", str(tmp_path / "a.jsonl"))
+        assert from_db[0] == from_jsonl[0] == 0 and from_db[1] == from_jsonl[1]
+    (tmp_path / "bad.jsonl").write_text("{}\n")
+    code, _, err = _cli(capsys, "runs", "--store", str(tmp_path / "bad.jsonl"))
+    assert code == 2 and err.startswith(f"error: --store: {tmp_path / 'bad.jsonl'}:1:") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["export", "{t}/out.jsonl", "--store", "{t}/missing.db"], "error: --store: no results store at {t}/missing.db"),
     (["export", "{t}/out.jsonl", "--store", "{t}/a.db", "--experiment", "nope"],
@@ -322,10 +336,6 @@ def test_a_curriculum_continued_after_import_equals_one_run_uninterrupted(tmp_pa
         assert _plain(st.metrics(last)) == _plain(ref.metrics(last))
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="run_curriculum loads the warm start of every step, complete ones too "
-                          "(curriculum._warm_start), so a ladder of two or more steps needs every "
-                          "solved state, not only the tip")
 def test_a_two_step_ladder_continues_from_its_tip_alone(tmp_path, uninterrupted):
     from localrnn.experiments.curriculum import run_curriculum
     from localrnn.experiments.executors import LocalExecutor

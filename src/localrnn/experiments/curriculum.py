@@ -79,7 +79,9 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
         for key, tid, t, _ in items:
             lad = active[key]
             store.write_ladder_step(name, key, lad["step"], lad["length"], tid, warm, lad["labels"])
-        runs = [(tid, t, _warm_start(store, active[key]["parent"]) if warm else None) for key, tid, t, _ in items]
+        done = store.complete_ids(tid for _, tid, _, _ in items)  # walked again, not rerun: no state needed
+        runs = [(tid, t, _warm_start(store, active[key]["parent"]) if warm and tid not in done else None)
+                for key, tid, t, _ in items]
         ran = run_trials(store, runs, executor, keep_state=warm, max_group=max_group)
         summary.ran += len(ran)
         for key, tid, t, _ in items:
