@@ -133,6 +133,17 @@ def test_report_regenerates_the_frontier_from_the_store_alone(reference, tmp_pat
     assert again.data == rep["data"] and again.text.split("wrote")[0] == rep["text"].split("wrote")[0]
 
 
+def test_report_from_a_jsonl_export_alone_equals_the_report_from_the_store(reference, tmp_path):
+    _, ref, rep = reference
+    out = str(tmp_path / "frontier.jsonl")
+    p = _cli("export", out, "--store", ref)
+    assert p.wait(timeout=120) == 0
+    p = _cli("report", "tinyfrontier", "--store", out, "--out-dir", str(tmp_path), "--json")
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert json.loads(stdout)["data"] == rep["data"]
+
+
 def test_frontier_cli_sigkill_mid_ladder_then_resume_gives_the_same_ladders(reference, tmp_path):
     spec, ref, rep = reference
     killed = str(tmp_path / "killed.db")

@@ -36,7 +36,8 @@ class Format(str, Enum):
     latex = "latex"
 
 
-StoreOpt = Annotated[Optional[str], typer.Option("--store", help="results store (default $LOCALRNN_STORE or ./localrnn.db)")]
+StoreOpt = Annotated[Optional[str], typer.Option("--store", help="results store (default $LOCALRNN_STORE or ./localrnn.db); "
+                                                 "commands that only read also take an export, FILE.jsonl")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local (in-process) | process (one per core) | ray")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="ray: address of an existing cluster (default: start a local Ray)")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="process: pool size (default: cores); ray: CPUs of the local Ray (default 2)")]
@@ -116,6 +117,19 @@ def _run_spec(store, spec, budget: str, executor, console: Console, source: str,
         console.print(f"note: {n}", highlight=False)
     console.print(s.text, highlight=False)
     return s.experiment
+
+
+def _read_store(path: str):
+    """The store at ``path`` for reading: a SQLite file, or a JSON-lines export (``.jsonl``) read
+    into memory (``localrnn export``)."""
+    from localrnn.experiments.export import open_store
+
+    if not os.path.exists(path):
+        raise UsageError(f"--store: no results store at {path}")
+    try:
+        return open_store(path)
+    except ValueError as e:
+        raise UsageError(f"--store: {e}") from None
 
 
 def _writable_store(store: str | None) -> str:
@@ -251,16 +265,14 @@ def runs(
     as_json: JsonOpt = False,
 ) -> None:
     """List stored trials, filtered."""
-    from localrnn.experiments.store import STATUSES, Store
+    from localrnn.experiments.store import STATUSES
 
     path = _store_path(store)
-    if not os.path.exists(path):
-        raise UsageError(f"--store: no results store at {path}")
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status: unknown status {status!r}; allowed: {', '.join(STATUSES)}")
     if task is not None:
         task = task.replace("-", "_")
-    with Store(path) as st:
+    with _read_store(path) as st:
         if experiment is not None and st.experiment(experiment) is None:
             raise UsageError(f"--experiment: no experiment {experiment!r}; stored: "
                              f"{', '.join(st.experiments()) or 'none'}")
@@ -345,7 +357,6 @@ def report(
 ) -> None:
     """Print a table or write a figure from the results store alone (no training); --html: one page."""
     from localrnn.experiments.report import find_experiment, make_report
-    from localrnn.experiments.store import Store
 
     if name is None and html is None:
         raise UsageError("NAME: missing; allowed: table1..table5 | figure2..figure5 | a stored experiment name, "
@@ -353,10 +364,8 @@ def report(
     if html is not None:
         _check_html(html)
     path = _store_path(store)
-    if not os.path.exists(path):
-        raise UsageError(f"--store: no results store at {path}")
     _check_out_dir(out_dir)
-    with Store(path) as st:
+    with _read_store(path) as st:
         if name is None:
             exps = [e for e in st.experiments()
                     if budget is None or (st.experiment(e) or {}).get("spec", {}).get("budget") == budget]
@@ -376,7 +385,7 @@ def report(
             def warn(exp_name: str, e: Exception) -> None:
                 print(f"note: {exp_name}: report failed: {e}", file=sys.stderr)
 
-            html_report(st, exps, html, command=_command_line(ctx), fig_dir=out_dir, on_error=warn)
+            html_report(st, exps, html, command=_command_line(ctx), fig_dir=out_dir, on_error=warn, store_path=path)
             if as_json:
                 print(json.dumps({"html": os.path.abspath(html), "experiments": exps}))
             else:
