@@ -106,10 +106,10 @@ def test_budget_override_must_match_something():
 
 
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.stem)
-def test_shipped_specs_are_valid_in_both_budgets(path):
+def test_shipped_specs_are_valid_in_every_budget(path):
     spec = load_spec(path)
-    assert {"quick", "paper"} <= set(spec.budget)
-    for b in ("quick", "paper"):
+    assert "quick" in spec.budget and len(spec.budget) >= 2  # a smoke test and the real thing
+    for b in spec.budget:
         plan(spec, b, str(path))
 
 
