@@ -56,11 +56,11 @@ batch = 20
 
 FOOTER = '''
 [budget.quick]
-note = "quick: a smoke test (hidden 32, 1,000 validation samples, <= 1,000 iterations per length, T <= 30, 2 seeds); not the study"
+note = "quick: a smoke test (hidden 32, 1,000 validation samples, <= 1,000 iterations per length, T <= 20, 2 seeds); not the study"
 max_iters = 1000
 patience = 0
 seeds = 2
-max_length = 30
+max_length = 20
 fixed = { hidden = 32, val_size = 1000 }
 
 [budget.study]
