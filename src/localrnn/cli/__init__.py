@@ -6,8 +6,7 @@ modules register their commands on it when imported here.
 
 from localrnn.cli.app import UsageError, app, main
 from localrnn.cli import run as _run  # noqa: F401  (train, demo, tasks, rules)
-from localrnn.cli import experiments as _experiments  # noqa: F401  (sweep, curriculum, runs, report, reproduce)
+from localrnn.cli import experiments as _experiments  # noqa: F401  (sweep, curriculum, frontier, runs, report, reproduce)
 from localrnn.cli import store_io as _store_io  # noqa: F401  (export, import)
-from localrnn.cli import frontier as _frontier  # noqa: F401  (frontier)
 
 __all__ = ["app", "main", "UsageError"]

@@ -1,4 +1,4 @@
-"""Experiment commands (sweep, curriculum, runs, report, reproduce) registered on the CLI app.
+"""Experiment commands (sweep, curriculum, frontier, runs, report, reproduce) registered on the CLI app.
 
 Every command takes ``--store PATH`` (default ``$LOCALRNN_STORE`` or ``./localrnn.db``);
 those that train take ``--executor local|process|ray``; those that print results take
@@ -41,7 +41,7 @@ StoreOpt = Annotated[Optional[str], typer.Option("--store", help="results store 
 ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local (in-process) | process (one per core) | ray")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="ray: address of an existing cluster (default: start a local Ray)")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="process: pool size (default: cores); ray: CPUs of the local Ray (default 2)")]
-BudgetOpt = Annotated[str, typer.Option("--budget", help="budget named in the spec (quick | paper)")]
+BudgetOpt = Annotated[str, typer.Option("--budget", help="budget named in the spec (e.g. quick, paper, study)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="local executor: cpu | gpu")]
 
@@ -213,37 +213,50 @@ def sweep(
             print(json.dumps([_trial_json(t) for t in st.trials(name)]))
 
 
-@app.command()
-def curriculum(
-    spec_file: Annotated[str, typer.Argument(metavar="EXPERIMENT.toml",
-                                         help="curriculum experiment file (kind = \"curriculum\")")],
-    budget: BudgetOpt = "quick",
-    store: StoreOpt = None,
-    executor: ExecutorOpt = ExecutorName.local,
-    address: AddressOpt = None,
-    workers: WorkersOpt = None,
-    warm_start: Annotated[Optional[bool], typer.Option("--warm-start/--cold-start",
-                                                       help="continue from the solved weights (spec default: warm)")] = None,
-    device: DeviceOpt = Device.cpu,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.markdown,
-    as_json: JsonOpt = False,
-) -> None:
-    """Grow T from the spec's start by its step while solved (docs/protocols.md); print the ladder table."""
-    spec = _load(spec_file)
-    if spec.kind != "curriculum":
-        raise UsageError(f"{spec_file}: kind: must be \"curriculum\" for this command, got {spec.kind!r}")
-    _check_budget(spec, budget, spec_file)
-    path = _writable_store(store)
-    _choose_device(device)
-    ex = _executor(executor, address, workers)
-    console = Console(stderr=True)
-    from localrnn.experiments.report import make_report
-    from localrnn.experiments.store import Store
+def _ladder_command(kind: str, doc: str):
+    """The command that runs a spec of ``kind`` (curriculum | frontier) and prints its report."""
 
-    with Store(path) as st, ex:
-        name = _run_spec(st, spec, budget, ex, console, spec_file, warm_start=warm_start)
-        rep = make_report(st, name, fmt.value)
-    _print_report(rep, as_json)
+    def command(
+        spec_file: Annotated[str, typer.Argument(metavar="EXPERIMENT.toml",
+                                             help="experiment file whose kind is the command's name")],
+        budget: BudgetOpt = "quick",
+        store: StoreOpt = None,
+        executor: ExecutorOpt = ExecutorName.local,
+        address: AddressOpt = None,
+        workers: WorkersOpt = None,
+        warm_start: Annotated[Optional[bool], typer.Option(
+            "--warm-start/--cold-start", help="continue from the solved weights (spec default: warm)")] = None,
+        device: DeviceOpt = Device.cpu,
+        out_dir: Annotated[str, typer.Option("--out-dir", help="where figures are written")] = "figures",
+        fmt: Annotated[Format, typer.Option("--format")] = Format.markdown,
+        as_json: JsonOpt = False,
+    ) -> None:
+        spec = _load(spec_file)
+        if spec.kind != kind:
+            raise UsageError(f"{spec_file}: kind: must be \"{kind}\" for this command, got {spec.kind!r}")
+        _check_budget(spec, budget, spec_file)
+        path = _writable_store(store)
+        _check_out_dir(out_dir)
+        _choose_device(device)
+        ex = _executor(executor, address, workers)
+        console = Console(stderr=True)
+        from localrnn.experiments.report import make_report
+        from localrnn.experiments.store import Store
+
+        with Store(path) as st, ex:
+            name = _run_spec(st, spec, budget, ex, console, spec_file, warm_start=warm_start)
+            rep = make_report(st, name, fmt.value, out_dir)
+        _print_report(rep, as_json)
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("curriculum")(_ladder_command(
+    "curriculum", "Grow T from the spec's start by its step while solved (docs/protocols.md); print the ladder table."))
+app.command("frontier")(_ladder_command(
+    "frontier", "For each arm, task and seed, grow T while solved (docs/frontier.md); print each seed's highest T "
+    "and P(solved at T) with Wilson 95 % intervals, and write the figure. Resumes what the store holds."))
 
 
 def _trial_json(t: dict) -> dict:
