@@ -44,3 +44,11 @@ def test_the_frontier_spec_is_what_the_committed_selection_chooses(tmp_path):
     assert out.read_text() == (ROOT / "experiments" / "frontier.toml").read_text()
     spec = tomllib.loads(out.read_text())
     assert len(spec["arms"]) == 27 and spec["seeds"] == 5
+
+
+def test_the_readme_frontier_blocks_are_what_the_committed_exports_give():
+    """README.md's selection, frontier and paper-protocol blocks are regenerated from results/*.jsonl
+    alone (scripts/readme_frontier.py); --check fails when they differ."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_frontier.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

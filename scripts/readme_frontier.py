@@ -1,0 +1,121 @@
+"""Regenerate the README's frontier blocks from the committed exports alone (docs/frontier.md).
+
+    python scripts/readme_frontier.py [--check]
+
+Blocks (between <!-- NAME:BEGIN --> and <!-- NAME:END --> in README.md):
+
+* FRONTIER-SELECTION: progress of results/frontier_selection.jsonl and the setting chosen per arm
+  and task so far;
+* FRONTIER: `localrnn report frontier --store results/frontier.jsonl` (table; the figure is written
+  to docs/frontier_study.png);
+* PAPER-PROTOCOL: `localrnn report paper_protocol --store results/paper_protocol.jsonl`.
+
+An export that does not exist yet gives a block that says so and names the command that makes it.
+``--check`` exits 1 if README.md is not what the exports give (nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from localrnn.experiments.export import open_store  # noqa: E402
+from localrnn.experiments.report import make_report  # noqa: E402
+from localrnn.experiments.selection import choose_settings  # noqa: E402
+
+RESULTS = ROOT / "results"
+
+
+def _selection() -> str:
+    path = RESULTS / "frontier_selection.jsonl"
+    if not path.exists():
+        return "Not run yet: `localrnn sweep experiments/frontier_selection.toml --budget study`."
+    with open_store(str(path)) as st:
+        trials = st.trials("frontier_selection:study")
+    done = sum(t["status"] in ("solved", "failed", "diverged") for t in trials)
+    lines = [f"Selection at T = 20 ({path.relative_to(ROOT)}): {done} of {len(trials)} trials complete "
+             "(2 seeds per setting; hidden 100, 10,000 validation samples, <= 20,000 iterations, no early stop).",
+             "", "| task | arm | chosen setting | seeds solved | mean iterations (unsolved = 20,000) "
+             "| mean best accuracy (%) | selection |", "|---|---|---|---|---|---|---|"]
+    spec = tomllib.loads((ROOT / "experiments" / "frontier_selection.toml").read_text())
+    tasks, arms = spec["grid"]["task"], [a["name"] for a in spec["arms"]]
+    chosen = sorted(choose_settings(trials), key=lambda c: (tasks.index(c["task"]), arms.index(c["arm"])))
+    for c in chosen:
+        setting = ", ".join(f"{k} = {v}" for k, v in c["settings"].items()) or "-"
+        state = "complete" if c["complete"] else "in progress"
+        if not c["complete"] and not any(t["status"] in ("solved", "failed", "diverged") for t in trials
+                                         if t["labels"]["task"] == c["task"] and t["labels"]["arm"] == c["arm"]):
+            lines.append(f"| {c['task'].replace('_', ' ')} | {c['arm']} | - | - | - | - | not started |")
+            continue
+        lines.append(f"| {c['task'].replace('_', ' ')} | {c['arm']} | {setting} | {c['solved']}/{c['seeds']} | "
+                     f"{c['mean_iterations']:,.0f} | {100 * c['mean_accuracy']:.2f} | {state} |")
+    return "\n".join(lines)
+
+
+_WRITE_FIGURES = True
+
+
+def _report(export: str, name: str, command: str, figure: str | None = None) -> str:
+    path = RESULTS / export
+    if not path.exists():
+        return f"Not run yet: `{command}`."
+    with open_store(str(path)) as st:
+        exp = next((e for e in st.experiments() if e.startswith(name + ":")), None)
+        if exp is None:
+            return f"{path.relative_to(ROOT)} holds no {name} experiment yet: `{command}`."
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = make_report(st, exp, "markdown", tmp)
+            if figure and rep.path and _WRITE_FIGURES:
+                shutil.copyfile(rep.path, ROOT / "docs" / figure)
+    text = rep.text.split("\nwrote ")[0].rstrip() + "\n"
+    if figure and rep.path:
+        text += f"\n![{name}](docs/{figure})\n"
+    return text.rstrip()
+
+
+def blocks() -> dict[str, str]:
+    return {
+        "FRONTIER-SELECTION": _selection(),
+        "FRONTIER": _report("frontier.jsonl", "frontier", "localrnn frontier experiments/frontier.toml --budget study "
+                            "--executor process", "frontier_study.png"),
+        "PAPER-PROTOCOL": _report("paper_protocol.jsonl", "paper_protocol", "localrnn sweep "
+                                  "experiments/paper_protocol.toml --budget paper --executor process"),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md differs; write nothing")
+    args = ap.parse_args(argv)
+    global _WRITE_FIGURES
+    _WRITE_FIGURES = not args.check
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    new = text
+    for name, body in blocks().items():
+        pattern = re.compile(rf"<!-- {name}:BEGIN -->.*?<!-- {name}:END -->", re.S)
+        if not pattern.search(new):
+            print(f"README.md has no {name} block", file=sys.stderr)
+            return 2
+        new = pattern.sub(lambda m: f"<!-- {name}:BEGIN -->\n{body}\n<!-- {name}:END -->", new)
+    if args.check:
+        if new != text:
+            print("README.md differs from what the exports give: run python scripts/readme_frontier.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(new)
+    print("README.md: frontier blocks regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
