@@ -50,6 +50,40 @@ def test_finished_config_is_frozen_while_others_go_on():
     assert _max_diff(ra.params, train_one(a).params) == 0.0
 
 
+def test_compacted_group_gives_each_config_its_own_result_and_resumes_exactly(tmp_path, monkeypatch):
+    """Configs that stop at 50, 100, ..., 300 iterations: the program drops stopped configs once at
+    most half run (down to 2), each config still gets the result it gets alone, and a group killed
+    after it compacted resumes to exactly the uninterrupted result."""
+    import localrnn.train as T
+
+    batches = []
+    configs = [_base(max_iters=50 * (k + 1), seed=k, lr=0.01 + 0.005 * k) for k in range(6)]
+    real_compact = T._compact
+
+    def spy(run, live, state, full, whole):
+        out = real_compact(run, live, state, full, whole)
+        batches.append(len(out[0]))
+        return out
+
+    monkeypatch.setattr(T, "_compact", spy)
+    together = train(configs)
+    assert min(batches) == 2 and max(batches) == 6 and 3 in batches  # it did compact, never below 2
+    for cfg, r in zip(configs, together):
+        alone = train_one(cfg)
+        assert r.iterations == alone.iterations == cfg.max_iters
+        assert _max_diff(r.params, alone.params) < 1e-6
+        assert [h["val_errors"] for h in r.history] == [h["val_errors"] for h in alone.history]
+    path = str(tmp_path / "group.ckpt")
+    part = train(configs, checkpoint=path, stop_after=200)  # killed after compacting to 3
+    from localrnn import checkpoint as ckpt
+
+    assert ckpt.load_live(path) is not None and [r.status for r in part].count("interrupted") == 2
+    resumed = train(configs, checkpoint=path, resume=True)
+    for a, b in zip(resumed, together):
+        assert a.history == b.history and a.iterations == b.iterations
+        assert _max_diff(a.params, b.params) == 0.0
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_resume_gives_the_uninterrupted_result(tmp_path, optimizer):
     cfg = _base(optimizer=optimizer, lr=0.01, max_iters=300)

@@ -16,7 +16,7 @@ import numpy as np
 
 from localrnn.results import RunResult
 
-__all__ = ["save", "load", "exists"]
+__all__ = ["save", "load", "load_live", "exists"]
 
 _FORMAT = 1
 _RESULT_FIELDS = ("status", "best_accuracy", "best_iteration", "iterations", "stale", "stop_reason",
@@ -27,8 +27,10 @@ def exists(path: str) -> bool:
     return os.path.isfile(path)
 
 
-def save(path: str, state: Any, results: Sequence[Any], elapsed: Sequence[float]) -> None:
-    """Write ``state`` (a pytree of arrays) and ``results`` (RunResult) to ``path``."""
+def save(path: str, state: Any, results: Sequence[Any], elapsed: Sequence[float],
+         live: Sequence[int] | None = None) -> None:
+    """Write ``state`` (a pytree of arrays) and ``results`` (RunResult) to ``path``; ``live``: the
+    configs the program was still training (compaction), so that a resume trains the same batch."""
     leaves = jax.tree.leaves(state)
     meta = {
         "format": _FORMAT,
@@ -36,6 +38,8 @@ def save(path: str, state: Any, results: Sequence[Any], elapsed: Sequence[float]
         "results": [{f: getattr(r, f) for f in _RESULT_FIELDS} for r in results],
         "elapsed": list(elapsed),
     }
+    if live is not None:
+        meta["live"] = [int(i) for i in live]
     arrays = {f"leaf_{i:04d}": np.asarray(a) for i, a in enumerate(leaves)}
     arrays["meta"] = np.asarray(json.dumps(meta))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -74,3 +78,9 @@ def load(path: str, template: Any, configs: Sequence[Any]):
             setattr(r, f, rec[f])
         results.append(r)
     return state, results, meta["elapsed"]
+
+
+def load_live(path: str) -> list[int] | None:
+    """The configs a checkpoint's program was still training (None: all of them)."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["meta"])).get("live")

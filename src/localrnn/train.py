@@ -7,7 +7,9 @@ stream (its seed) and hyper-parameters. Iterations run in compiled chunks of
 on the fixed validation set and the host decides, per config, whether it
 stops (solved, max iterations, patience, diverged). A stopped config is frozen
 (its state no longer changes) while the others go on, so each config's result
-is the one it would get trained alone.
+is the one it would get trained alone; once at most half of the program's configs
+still run, it goes on with those only (compaction, down to two configs), so a group
+costs about the sum of its members' iterations.
 
 One iteration (:func:`_iteration`, the only place it is written)::
 
@@ -322,10 +324,50 @@ def _mark_running(results: list[RunResult], status: str) -> None:
             r.status = status
 
 
+def _rows(tree: Any, idx: np.ndarray) -> Any:
+    """The rows ``idx`` of every leaf of a pytree with a leading config axis."""
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+def _put_rows(full: Any, idx: np.ndarray, part: Any) -> Any:
+    """``full`` (host arrays) with rows ``idx`` replaced by ``part``'s rows."""
+    def put(f, p):
+        f = np.array(f)
+        f[idx] = np.asarray(p)
+        return f
+    return jax.tree.map(put, full, part)
+
+
+#: a compacted program keeps at least this many configs (a stopped one rides along, frozen), so
+#: its batch never collapses to a single config, which XLA may compile to other kernels
+MIN_BATCH = 2
+
+
+def _compact(run: list[RunResult], live: np.ndarray, state: TrainState, full: Any, whole: Callable):
+    """``(live, state, full)``, with the program cut down to its running configs (and stopped
+    ones up to :data:`MIN_BATCH`) once at most half of it is running; unchanged otherwise."""
+    running = [k for k, r in enumerate(run) if r.status == "running"]
+    if not running or len(running) > len(live) // 2 or len(live) <= MIN_BATCH:
+        return live, state, full
+    stopped = [k for k in range(len(run)) if k not in running]
+    keep = np.asarray(sorted(running + stopped[:max(0, MIN_BATCH - len(running))]))
+    full = jax.tree.map(np.asarray, whole())
+    live = live[keep]
+    return live, _rows(full, live), full
+
+
 def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: bool,
                  progress: ProgressFn | None, stop_after: int | None, record_every: int | None,
                  params0: Sequence[Any] | None, rule_state0: Sequence[Any] | None,
                  rule: Rule | None) -> list[RunResult]:
+    """Train ``configs`` as one vmapped program until every one has stopped.
+
+    Compaction: once at most half of the configs still in the program are running, the program
+    goes on with the running ones only (a smaller batch; the stopped ones' final states are kept
+    aside), so a group costs about the sum of its members' iterations rather than its slowest
+    member's times its size. Each config's computation does not depend on the others', so its
+    result is the same either way (``tests/test_train.py``).
+    """
     prog = compile_program(configs[0], record_every, rule)
     hp = stacked_hparams(configs)
     results = [RunResult(c) for c in configs]
@@ -337,29 +379,42 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
             if r.status == "interrupted":
                 r.status = "running"
     t_start = time.perf_counter()
+    live = np.arange(len(configs))  # the configs (indices) still in the program, in order
+    full = None  # every config's state on the host, once the program holds only some of them
+    if resume and checkpoint and ckpt.exists(checkpoint) and ckpt.load_live(checkpoint) is not None:
+        full = jax.tree.map(np.asarray, state)
+        live = np.asarray(ckpt.load_live(checkpoint))
+        state = _rows(full, live)
+
+    def whole() -> TrainState:
+        return state if full is None else _put_rows(full, live, state)
 
     def save():
         if checkpoint:
             now = time.perf_counter() - t_start
-            ckpt.save(checkpoint, state, results, [e + now for e in elapsed])
+            ckpt.save(checkpoint, whole(), results, [e + now for e in elapsed],
+                      None if full is None else live)
 
     try:
         while any(r.status == "running" for r in results):
-            limits = jnp.asarray([r.config.max_iters if r.status == "running" else 0 for r in results])
-            state, mean_loss, records = prog.chunk(state, hp, limits)
+            run = [results[i] for i in live]
+            limits = jnp.asarray([r.config.max_iters if r.status == "running" else 0 for r in run])
+            state, mean_loss, records = prog.chunk(state, _rows(hp, live), limits)
             if records:
-                _keep_records(results, records)
-            _validate_chunk(prog, state, mean_loss, results, elapsed, time.perf_counter() - t_start)
+                _keep_records(run, records)
+            _validate_chunk(prog, state, mean_loss, run, [elapsed[i] for i in live],
+                            time.perf_counter() - t_start)
             if stop_after is not None and int(np.max(np.asarray(state.iteration))) >= stop_after:
                 _mark_running(results, "interrupted")
             save()
             if progress:
                 progress(results)
+            live, state, full = _compact(run, live, state, full, whole)
     except KeyboardInterrupt:
         _mark_running(results, "interrupted")
         save()
         raise
-    params, rule_state = (jax.tree.map(np.asarray, t) for t in (state.params, state.rule_state))
+    params, rule_state = (jax.tree.map(np.asarray, t) for t in (whole().params, whole().rule_state))
     for i, r in enumerate(results):
         r.params = jax.tree.map(lambda a: a[i], params)
         r.rule_state = jax.tree.map(lambda a: a[i], rule_state)

@@ -45,8 +45,8 @@ BudgetOpt = Annotated[str, typer.Option("--budget", help="budget named in the sp
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="local executor: cpu | gpu")]
 MaxGroupOpt = Annotated[Optional[int], typer.Option(
-    "--max-group", help="configs per vmapped job at most (default 64); a group trains as long as its slowest "
-                        "member, so smaller groups waste less on early stoppers and compile more")]
+    "--max-group", help="configs per vmapped job at most (default 64): bounds memory and how long one job "
+                        "runs; smaller jobs compile more often")]
 
 
 def _store_path(store: str | None) -> str:
