@@ -156,6 +156,11 @@ def test_step(name, hp_over, check):
     check(RULES[name], hp_over)
 
 
+#: the short run's learning rate where the default does not suit a rule: one UORO draw is about
+#: 10x longer than the true gradient at m = 32 (docs/uoro.md), so plain SGD at 0.05 does not descend
+SHORT_RUN_LR = {"uoro": 0.01}
+
+
 @pytest.mark.parametrize("name", list(RULES))
 def test_short_run_lowers_the_loss(name):
-    check_short_run_lowers_the_loss(RULES[name])
+    check_short_run_lowers_the_loss(RULES[name], SHORT_RUN_LR.get(name, 0.05))

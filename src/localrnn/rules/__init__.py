@@ -13,9 +13,14 @@ from typing import Any
 
 from localrnn.rules._base import Hparam, NoOptions, Rule, RuleDef, Setting
 from localrnn.rules import bptt as _bptt
+from localrnn.rules import eprop as _eprop
+from localrnn.rules import fa as _fa
 from localrnn.rules import lra as _lra
 from localrnn.rules import readout as _readout
+from localrnn.rules import rtrl as _rtrl
+from localrnn.rules import snap1 as _snap1
 from localrnn.rules import tptt as _tptt
+from localrnn.rules import uoro as _uoro
 
 __all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting", "RULES", "register", "get_rule",
            "make_rule", "resolve_options"]
@@ -37,7 +42,8 @@ def register(rule: RuleDef) -> RuleDef:
     return rule
 
 
-for _def in (_bptt.RULE, _readout.RULE, _lra.RULE, _tptt.RULE):
+for _def in (_bptt.RULE, _readout.RULE, _lra.RULE, _tptt.RULE, _rtrl.RULE, _snap1.RULE, _uoro.RULE, _eprop.RULE,
+             _fa.RULE):
     register(_def)
 
 
