@@ -212,3 +212,15 @@ def test_sigkilled_process_sweep_leaves_no_worker_and_resumes(tmp_path):
     subprocess.run(argv, check=True)
     assert _outcome(path) == _outcome(ref) and len(_outcome(path)) == 4
     assert set(_completions(path).values()) == {1}
+
+
+def test_a_changed_spec_drops_the_trials_it_no_longer_asks_for(tmp_path):
+    """The experiment is what its spec asks for now: trials a narrowed grid leaves out stop
+    belonging to it (they stay in the store), and those it keeps are not rerun."""
+    path = str(tmp_path / "s.db")
+    narrowed = {**TINY, "arms": [{"name": "BPTT", "rule": "bptt", "grid": {"lr": [0.2, 0.1]}}]}
+    with Store(path) as st:
+        run_sweep(st, parse_spec(TINY), "quick", LocalExecutor())
+        s = run_sweep(st, parse_spec(narrowed), "quick", LocalExecutor())
+        assert s.ran == 0 and s.total == 4 and "4 stored trials are no longer in the spec" in s.notes[0]
+        assert len(st.trials("tiny:quick")) == 4 and len(st.trials()) == 8

@@ -194,6 +194,19 @@ class Store:
                            "ON CONFLICT DO UPDATE SET labels_json=excluded.labels_json",
                            (experiment, trial_id, json.dumps(labels, sort_keys=True)))
 
+    def prune_experiment(self, experiment: str, keep: Iterable[str]) -> int:
+        """Drop ``experiment``'s memberships of trials not in ``keep`` (its spec changed); the trials
+        themselves stay, for other experiments and for a spec that asks for them again. Returns
+        how many memberships were dropped."""
+        keep = set(keep)
+        have = [r[0] for r in self._db.execute("SELECT trial_id FROM experiment_trials WHERE experiment=?",
+                                               (experiment,))]
+        drop = [t for t in have if t not in keep]
+        with self._tx() as db:
+            db.executemany("DELETE FROM experiment_trials WHERE experiment=? AND trial_id=?",
+                           [(experiment, t) for t in drop])
+        return len(drop)
+
     def set_status(self, trial_ids: Sequence[str], status: str) -> None:
         """Mark not-yet-complete trials (e.g. ``running`` when handed to an executor)."""
         assert status in STATUSES

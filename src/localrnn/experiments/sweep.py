@@ -153,6 +153,9 @@ def run_sweep(store: Store, spec: ExperimentSpec, budget: str, executor: Executo
         return summary
     store.add_experiment(name, spec.kind, {"spec": spec.model_dump(mode="json"), "budget": budget})
     store.register_trials(name, [(tid, t.config, t.labels, None) for tid, t in unique.items()])
+    dropped = store.prune_experiment(name, unique)  # the experiment is what its spec asks for now
+    if dropped:
+        summary.notes.append(f"{dropped} stored trials are no longer in the spec: left out of {name}")
     executor = executor or LocalExecutor()
     summary.skipped = len(store.complete_ids(unique))
     report = None if progress is None else (lambda done, total: progress(f"{done}/{total} trials done"))
