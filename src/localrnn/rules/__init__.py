@@ -16,6 +16,7 @@ from localrnn.rules import bptt as _bptt
 from localrnn.rules import eprop as _eprop
 from localrnn.rules import fa as _fa
 from localrnn.rules import lra as _lra
+from localrnn.rules import lra_fdbk as _lra_fdbk
 from localrnn.rules import readout as _readout
 from localrnn.rules import rtrl as _rtrl
 from localrnn.rules import snap1 as _snap1
@@ -43,12 +44,14 @@ def register(rule: RuleDef) -> RuleDef:
 
 
 for _def in (_bptt.RULE, _readout.RULE, _lra.RULE, _tptt.RULE, _rtrl.RULE, _snap1.RULE, _uoro.RULE, _eprop.RULE,
-             _fa.RULE):
+             _fa.RULE, _lra_fdbk.RULE):
     register(_def)
 
 
 def get_rule(name: str) -> RuleDef:
-    """The registered rule ``name``; a ValueError lists the allowed names."""
+    """The registered rule ``name`` (``-`` may stand for ``_``, as in task names: ``lra-fdbk``);
+    a ValueError lists the allowed names."""
+    name = name.replace("-", "_")
     if name not in RULES:
         raise ValueError(f"unknown rule {name!r}; allowed: {', '.join(sorted(RULES))}")
     return RULES[name]
