@@ -4,7 +4,6 @@ import json
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,8 +12,9 @@ import pytest
 
 from localrnn.experiments.report import frontier_data, make_report, wilson
 from localrnn.experiments.store import Store
+from test_sweep import _complete_count
 
-SPEC = """
+TINY_FRONTIER_TOML = """
 name = "tinyfrontier"
 kind = "frontier"
 title = "tiny frontier"
@@ -96,22 +96,12 @@ def _ladders(path, experiment="tinyfrontier:quick"):
         return out
 
 
-def _complete(path):
-    if not os.path.exists(path):
-        return 0
-    try:
-        return sqlite3.connect(path).execute(
-            "SELECT COUNT(*) FROM trials WHERE status IN ('solved','failed','diverged')").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted `localrnn frontier` run: (spec path, store path, its --json report)."""
     tmp = tmp_path_factory.mktemp("frontier")
     spec = tmp / "frontier.toml"
-    spec.write_text(SPEC)
+    spec.write_text(TINY_FRONTIER_TOML)
     ref = str(tmp / "ref.db")
     p = _cli("frontier", str(spec), "--store", ref, "--out-dir", str(tmp / "figs"), "--json")
     stdout, stderr = p.communicate(timeout=600)
@@ -147,19 +137,19 @@ def test_report_from_a_jsonl_export_alone_equals_the_report_from_the_store(refer
 def test_frontier_cli_sigkill_mid_ladder_then_resume_gives_the_same_ladders(reference, tmp_path):
     spec, ref, rep = reference
     killed = str(tmp_path / "killed.db")
-    total = _complete(ref)
+    total = _complete_count(ref)
     ladders = _ladders(ref)
     assert len(ladders) == 4  # 2 arms x 2 seeds
     assert any(len(steps) >= 3 for steps in ladders.values()), "a ladder must climb for the kill to land mid-ladder"
 
     p = _cli("frontier", str(spec), "--store", killed, "--out-dir", str(tmp_path))
     deadline = time.time() + 300
-    while time.time() < deadline and p.poll() is None and _complete(killed) < 3:
+    while time.time() < deadline and p.poll() is None and _complete_count(killed) < 3:
         time.sleep(0.02)
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert p.returncode == -signal.SIGKILL
-    assert 3 <= _complete(killed) < total, "the kill must land part-way through the ladders"
+    assert 3 <= _complete_count(killed) < total, "the kill must land part-way through the ladders"
 
     p = _cli("frontier", str(spec), "--store", killed, "--out-dir", str(tmp_path), "--json")
     stdout, stderr = p.communicate(timeout=600)
@@ -172,7 +162,7 @@ def test_frontier_cli_sigkill_mid_ladder_then_resume_gives_the_same_ladders(refe
 
 def test_frontier_command_rejects_a_spec_of_another_kind(tmp_path):
     spec = tmp_path / "grid.toml"
-    spec.write_text(SPEC.replace('kind = "frontier"', 'kind = "curriculum"'))
+    spec.write_text(TINY_FRONTIER_TOML.replace('kind = "frontier"', 'kind = "curriculum"'))
     p = _cli("frontier", str(spec), "--store", str(tmp_path / "s.db"))
     _, stderr = p.communicate(timeout=120)
     assert p.returncode == 2 and "kind: must be \"frontier\"" in stderr and len(stderr.strip().splitlines()) == 1
