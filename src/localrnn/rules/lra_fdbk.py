@@ -39,6 +39,7 @@ from localrnn.rules.fa import draw_output_feedback, readout_error
 from localrnn.rules.lra._math import local_loss_parts, normalize
 from localrnn.rules.lra._pass import forward_pass
 from localrnn.rules.lra.updates import first_path_terms, one_step_map, own_losses
+from localrnn.rules.lra.rule import layer_record
 
 __all__ = ["FdbkState", "LRAFdbkOptions", "HPARAMS", "lra_fdbk_core", "RULE"]
 
@@ -125,13 +126,7 @@ def _build(options: LRAFdbkOptions, loss: str, record: bool) -> Rule:
             keep = 1.0 - jnp.asarray(hparams["feedback_decay"], dt)
             f_hh = keep * state.F_hh - jnp.asarray(hparams["feedback_lr"], dt) * grads.Whh.T
             state = state._replace(F_hh=f_hh)
-        rec = {"loss": out["loss"]}
-        if record:
-            rec["local_loss"] = out["local_loss"]
-            rec["target_displacement_norm"] = out["target_displacement_norm"]
-            rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))
-            rec["grad_Wxh_norm"] = jnp.sqrt(jnp.sum(out["grad_Wxh_per_layer"] ** 2, axis=(1, 2)))
-        return grads, state, rec
+        return grads, state, layer_record(out, record)
 
     return Rule("lra_fdbk", _init, step)
 

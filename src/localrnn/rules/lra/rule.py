@@ -144,13 +144,7 @@ def _build(options: LRAOptions, loss: str, record: bool) -> Rule:
         out = lra_core(params, x, y, hparams, options, loss)
         grads = Params(Wxh=out["grad_Wxh"], Whh=out["grad_Whh"], bh=out["grad_bh"],
                        Why=out["grad_Why"], by=out["grad_by"])
-        rec = {"loss": out["loss"]}
-        if record:
-            rec["local_loss"] = out["local_loss"]
-            rec["target_displacement_norm"] = out["target_displacement_norm"]
-            rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))
-            rec["grad_Wxh_norm"] = jnp.sqrt(jnp.sum(out["grad_Wxh_per_layer"] ** 2, axis=(1, 2)))
-        return grads, state, rec
+        return grads, state, layer_record(out, record)
 
     return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
 
@@ -162,3 +156,15 @@ RULE = RuleDef(
     hparams=HPARAMS,
     build=_build,
 )
+
+
+def layer_record(out: dict, record: bool) -> dict:
+    """The step's record from a target-based pass's outputs: the loss, and with ``record`` the
+    per-layer local loss, target displacement norm and Frobenius norms of the Whh, Wxh updates."""
+    rec = {"loss": out["loss"]}
+    if record:
+        rec["local_loss"] = out["local_loss"]
+        rec["target_displacement_norm"] = out["target_displacement_norm"]
+        rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))
+        rec["grad_Wxh_norm"] = jnp.sqrt(jnp.sum(out["grad_Wxh_per_layer"] ** 2, axis=(1, 2)))
+    return rec
