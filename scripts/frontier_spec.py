@@ -6,7 +6,8 @@ For every arm of frontier_selection.toml and every task, the setting chosen by
 ``localrnn.experiments.selection.choose_settings`` (most seeds solved at T = 20, then fewest
 mean iterations, then best mean accuracy, then grid order) becomes one arm of the frontier,
 with the numbers behind the choice in a comment. An arm whose selection is not complete
-yet gets the first value of each grid axis and is marked PROVISIONAL.
+yet gets the first value of each grid axis and is marked PROVISIONAL. The regularized arms
+(Algorithm 2) are not searched: each follows its base reading's arm with ``reg_lambda`` added.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from localrnn.experiments.selection import choose_settings  # noqa: E402
 PAPER_ARM = {"BPTT": "BPTT", "BPTT clip 1": "BPTT", "TPTT": "TPTT", "LRA-diff fixed-target": "LRA-diff",
              "LRA-diff printed": "LRA-diff", "LRA-diff reference": "LRA-diff",
              "LRA-diff (reg.) fixed-target": "LRA-diff (reg.)", "LRA-diff (reg.) reference": "LRA-diff (reg.)"}
+#: regularized arms: name -> (base arm of the selection, lambda added to the base's chosen setting)
+REGULARIZED = {"LRA-diff fixed-target": ("LRA-diff (reg.) fixed-target", 0.1),
+               "LRA-diff reference": ("LRA-diff (reg.) reference", 0.1)}
 TASK_NAMES = {"temporal_order": "temporal order", "temporal_order_3bit": "3-bit temporal order",
               "random_permutation": "random permutation"}
 
@@ -97,10 +101,16 @@ def main(argv=None) -> int:
     sel = tomllib.loads(Path(args.selection).read_text())
     with open_store(args.store) as st:
         chosen = {(c["task"], c["arm"]): c for c in choose_settings(st.trials(args.experiment))}
-    lines = [HEADER]
+    arms = []  # (arm, the selection arm its setting comes from, lambda added or None)
     for arm in sel["arms"]:
+        arms.append((arm, arm["name"], None))
+        if arm["name"] in REGULARIZED:
+            reg_name, reg_lambda = REGULARIZED[arm["name"]]
+            arms.append(({**arm, "name": reg_name}, arm["name"], reg_lambda))
+    lines = [HEADER]
+    for arm, base, reg_lambda in arms:
         for task in sel["grid"]["task"]:
-            c = chosen.get((task, arm["name"]))
+            c = chosen.get((task, base))
             settings = dict(arm.get("fixed", {}))
             if c and c["complete"]:
                 settings.update(c["settings"])
@@ -109,6 +119,9 @@ def main(argv=None) -> int:
             else:
                 settings.update({k: v[0] for k, v in arm.get("grid", {}).items()})
                 why = "# PROVISIONAL: the selection of this arm and task is not complete yet"
+            if reg_lambda is not None:
+                settings["reg_lambda"] = reg_lambda
+                why += f"\n# not searched: {base}'s setting with lambda = {reg_lambda} (Algorithm 2)"
             lines.append(f"[[arms]]\n{why}\nname = \"{arm['name']}, {TASK_NAMES[task]}\"\nlabel = \"{arm['name']}\"")
             if arm["name"] in PAPER_ARM:
                 lines.append(f"paper_arm = \"{PAPER_ARM[arm['name']]}\"")
