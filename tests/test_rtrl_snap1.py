@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from localrnn.cells import make_cell
 from localrnn.config import TrainConfig
 from localrnn.model import Params
 from localrnn.rules import RULES, register
@@ -69,16 +70,18 @@ def _problem(task, length, hidden, seed=0, batch=B):
 
 
 @functools.lru_cache(maxsize=None)
-def _jitted(name: str, loss: str, record: bool, options: tuple):
-    """The jitted step of rule ``name``, one per build: tests of the same sizes share its compiles."""
+def _jitted(name: str, loss: str, record: bool, options: tuple, tau: float = 1.0):
+    """The jitted step of rule ``name``, one per build (on the leaky cell when ``tau`` > 1): tests
+    of the same sizes share its compiles."""
     rdef = {"rtrl": rtrl.RULE, "snap1": snap1.RULE}.get(name) or RULES[name]
-    return jax.jit(rdef.build(rdef.resolve(dict(options)), loss, record).step)
+    cell = make_cell("leaky", tau) if tau != 1.0 else None
+    return jax.jit(rdef.make(rdef.resolve(dict(options)), loss, record, cell).step)
 
 
-def _step(rdef, params, batch, loss, record=False, **options):
+def _step(rdef, params, batch, loss, record=False, tau=1.0, **options):
     """One jitted step of ``rdef`` built with ``options`` (these rules have no state or
     hyper-parameters): (grads, state, record)."""
-    return _jitted(rdef.name, loss, record, tuple(sorted(options.items())))(params, (), batch, {})
+    return _jitted(rdef.name, loss, record, tuple(sorted(options.items())), tau)(params, (), batch, {})
 
 
 def _assert_close(got: Params, want: Params, rtol=1e-10, names=Params._fields):
@@ -95,10 +98,13 @@ def _rel_diff(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-def literal_loop(params: Params, x, y, loss: str, diagonal: bool) -> Params:
+def literal_loop(params: Params, x, y, loss: str, diagonal: bool, tau: float = 1.0) -> Params:
     """RTRL written plainly: per sample, P (m x |theta|), theta = (Whh, Wxh, bh) flattened row-major
     in that order; P_t = D_t^T P_{t-1} + I_t with D_t[i, j] = Whh[i, j] (1 - z_{t-1}[i]^2), or its
-    diagonal; grad theta = sum_b delta[b] P_{T-1}[b]; Why, by by hand from dE/dout."""
+    diagonal; grad theta = sum_b delta[b] P_{T-1}[b]; Why, by by hand from dE/dout. With ``tau``
+    > 1, the leaky cell (docs/cells.md): h_t = (1 - 1/tau) h_{t-1} + (1/tau)(z_{t-1} Whh + x_t Wxh
+    + bh), D_t = (1 - 1/tau) 1 + (1/tau) D_t(SRNN), immediate terms times 1/tau."""
+    keep, drive = 1.0 - 1.0 / tau, 1.0 / tau
     Wxh, Whh, bh, Why, by = (np.asarray(a) for a in params)
     x, y = np.asarray(x), np.asarray(y)
     T, nb, n = x.shape
@@ -107,22 +113,22 @@ def literal_loop(params: Params, x, y, loss: str, diagonal: bool) -> Params:
     g_theta, g_why, g_by = np.zeros(n_theta), np.zeros((m, k)), np.zeros(k)
     for b in range(nb):
         P = np.zeros((m, n_theta))
-        z_prev = np.zeros(m)
+        z_prev, h = np.zeros(m), np.zeros(m)
         for t in range(T):
-            h = z_prev @ Whh + x[t, b] @ Wxh + bh
+            h = keep * h + drive * (z_prev @ Whh + x[t, b] @ Wxh + bh)
             D = np.zeros((m, m))
             for i in range(m):
                 for j in range(m):
-                    D[i, j] = Whh[i, j] * (1.0 - z_prev[i] ** 2)
+                    D[i, j] = keep * (i == j) + drive * Whh[i, j] * (1.0 - z_prev[i] ** 2)
             if diagonal:
                 D = np.diag(np.diag(D))
             I = np.zeros((m, n_theta))
             for j in range(m):
                 for i in range(m):
-                    I[j, i * m + j] = z_prev[i]
+                    I[j, i * m + j] = drive * z_prev[i]
                 for i in range(n):
-                    I[j, m * m + i * m + j] = x[t, b, i]
-                I[j, m * m + n * m + j] = 1.0
+                    I[j, m * m + i * m + j] = drive * x[t, b, i]
+                I[j, m * m + n * m + j] = drive
             P_new = np.zeros_like(P)
             for j in range(m):
                 for i in range(m):
@@ -144,8 +150,29 @@ def literal_loop(params: Params, x, y, loss: str, diagonal: bool) -> Params:
                   bh=g_theta[m * m + n * m:], Why=g_why, by=g_by)
 
 
-def _bptt(t, params, batch):
-    return _jitted("bptt", t.loss, False, ())(params, (), batch, {"reg_lambda": jnp.float64(0.0)})
+def _bptt(t, params, batch, tau=1.0):
+    return _jitted("bptt", t.loss, False, (), tau)(params, (), batch, {"reg_lambda": jnp.float64(0.0)})
+
+
+# -- the leaky cell (docs/cells.md) ------------------------------------------------------------
+LEAKY_TAUS = [2.0, 5.0]
+
+
+@pytest.mark.parametrize("tau", LEAKY_TAUS)
+def test_on_the_leaky_cell_rtrl_is_bptt_and_snap1_its_diagonal_loop(tau):
+    """On the leaky cell: the literal loop with the full Jacobian is BPTT's gradient (autodiff
+    through the leaky map), RTRL equals both, and SnAp-1 equals the loop with diag(D_t) -- each to
+    1e-10 relative.
+
+    Broken on purpose, each seen failing here: ``Cell.jacobian`` without the ``keep * eye`` term;
+    rtrl's immediate terms without the factor ``cell.drive``; snap1's ``c * z_prev`` as ``z_prev``;
+    ``Cell.jacobian_diagonal`` without ``keep``."""
+    t, params, (x, y) = _problem("temporal_order", 10, 5, seed=4)
+    want = _bptt(t, params, (x, y), tau)[0]
+    _assert_close(literal_loop(params, x, y, t.loss, diagonal=False, tau=tau), want)
+    _assert_close(_step(rtrl.RULE, params, (x, y), t.loss, tau=tau)[0], want)
+    _assert_close(_step(snap1.RULE, params, (x, y), t.loss, tau=tau)[0],
+                  literal_loop(params, x, y, t.loss, diagonal=True, tau=tau))
 
 
 # -- RTRL ------------------------------------------------------------------------------------

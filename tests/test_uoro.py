@@ -15,6 +15,7 @@ import pytest
 
 import localrnn  # noqa: F401  (enables x64)
 from localrnn import get_task, init_params, make_rule
+from localrnn.cells import make_cell
 from localrnn.config import TrainConfig
 from localrnn.model import Params
 from localrnn.rules import RULES, register
@@ -39,14 +40,15 @@ def registered():
 
 
 @functools.lru_cache(maxsize=None)
-def _rule(loss="cross_entropy", record=False):
-    return uoro.RULE.build(uoro.RULE.resolve(), loss, record)
+def _rule(loss="cross_entropy", record=False, tau=1.0):
+    cell = make_cell("leaky", tau) if tau != 1.0 else None
+    return uoro.RULE.make(uoro.RULE.resolve(), loss, record, cell)
 
 
 @functools.lru_cache(maxsize=None)
-def _step(loss="cross_entropy", record=False):
+def _step(loss="cross_entropy", record=False, tau=1.0):
     """The rule's step, compiled once per structure."""
-    return jax.jit(_rule(loss, record).step)
+    return jax.jit(_rule(loss, record, tau).step)
 
 
 def _problem(seed=0, T=6, B=4, m=5, task="temporal_order"):
@@ -74,8 +76,9 @@ def _theta(g: Params) -> jax.Array:
 
 
 # -- the literal oracle: explicit Jacobian matrices, one sample and one step at a time -----------
-def literal_uoro(p: Params, x, y, nu, loss: str) -> dict:
-    """UORO written out with numpy: D_t and I_t as matrices, u and theta~ per sample.
+def literal_uoro(p: Params, x, y, nu, loss: str, tau: float = 1.0) -> dict:
+    """UORO written out with numpy: D_t and I_t as matrices, u and theta~ per sample; on the
+    leaky cell with time constant ``tau`` (1 = the SRNN; docs/cells.md).
 
     Returns the recurrent update as flat theta (Whh, Wxh, bh), dE/dWhy, dE/dby and E.
     """
@@ -85,6 +88,7 @@ def literal_uoro(p: Params, x, y, nu, loss: str) -> dict:
     m, k = Why.shape
     P = m * m + n * m + m
     eps = 1e-7
+    keep, drive = 1.0 - 1.0 / tau, 1.0 / tau
     us, tts, z_last = [], [], []
     for b in range(B):
         h_prev = np.zeros(m)
@@ -95,21 +99,21 @@ def literal_uoro(p: Params, x, y, nu, loss: str) -> dict:
             if t >= 1:
                 for i in range(m):
                     for j in range(m):
-                        D[i, j] = Whh[i, j] * (1.0 - z_prev[i] ** 2)
+                        D[i, j] = keep * (i == j) + drive * Whh[i, j] * (1.0 - z_prev[i] ** 2)
             I = np.zeros((m, P))                               # I[j, :] = dh_t[j]/dtheta
             for j in range(m):
                 for i in range(m):
-                    I[j, i * m + j] = z_prev[i]
+                    I[j, i * m + j] = drive * z_prev[i]
                 for i in range(n):
-                    I[j, m * m + i * m + j] = x[t, b, i]
-                I[j, m * m + n * m + j] = 1.0
+                    I[j, m * m + i * m + j] = drive * x[t, b, i]
+                I[j, m * m + n * m + j] = drive
             a = u @ D
             g = nu[t, b] @ I
             rho0 = np.sqrt((np.linalg.norm(tt) + eps) / (np.linalg.norm(a) + eps))
             rho1 = np.sqrt((np.linalg.norm(g) + eps) / (np.linalg.norm(nu[t, b]) + eps))
             u = rho0 * a + rho1 * nu[t, b]
             tt = tt / rho0 + g / rho1
-            h_prev = z_prev @ Whh + x[t, b] @ Wxh + bh
+            h_prev = keep * h_prev + drive * (z_prev @ Whh + x[t, b] @ Wxh + bh)
         us.append(u)
         tts.append(tt)
         z_last.append(np.tanh(h_prev))
@@ -133,19 +137,20 @@ def _rule_noise(state: uoro.UOROState, shape) -> jax.Array:
     return uoro.draw_noise(jax.random.split(state.key)[1], shape, F64)
 
 
-@pytest.mark.parametrize("task", ["temporal_order", "adding"])
-def test_equals_a_literal_loop_given_the_same_noise(task):
+@pytest.mark.parametrize("task,tau", [("temporal_order", 1.0), ("adding", 1.0), ("temporal_order", 3.0)])
+def test_equals_a_literal_loop_given_the_same_noise(task, tau):
     """The rule equals ``literal_uoro`` fed the signs the rule drew, to 1e-10 (two tasks: both
-    losses, one-hot and real-valued inputs).
+    losses, one-hot and real-valued inputs; and the leaky cell, tau = 3).
 
     Broken on purpose, each seen failing here: rho0 and rho1 swapped in ``u_new`` and ``tt_new``;
     ``_per_sample(1.0 / rho0, tt)`` replaced by ``tt`` (no division by rho0); ``EPS = 1e-3``;
-    the jvp replaced by ``a = u @ params.Whh`` (the factor 1 - z_{t-1}^2 of D_t dropped).
+    the jvp replaced by ``a = u @ params.Whh`` (the factor 1 - z_{t-1}^2 of D_t dropped);
+    ``_one_step`` ignoring the cell (the SRNN map on the leaky case).
     """
     p, (x, y), loss = _problem(seed=3, T=6, B=4, m=5, task=task)
-    state = _rule(loss).init(jax.random.PRNGKey(7), p)
-    grads, _, rec = _step(loss)(p, state, (x, y), {})
-    ref = literal_uoro(p, x, y, _rule_noise(state, x.shape[:2] + p.bh.shape), loss)
+    state = _rule(loss, tau=tau).init(jax.random.PRNGKey(7), p)
+    grads, _, rec = _step(loss, tau=tau)(p, state, (x, y), {})
+    ref = literal_uoro(p, x, y, _rule_noise(state, x.shape[:2] + p.bh.shape), loss, tau)
     np.testing.assert_allclose(_theta(grads), ref["theta"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(grads.Why, ref["Why"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(grads.by, ref["by"], rtol=0, atol=1e-12)

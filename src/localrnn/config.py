@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from localrnn.cells import Cell, CellName, make_cell
 from localrnn.errors import first_error
 from localrnn.rules import get_rule, resolve_options
 from localrnn.tasks import get_task
@@ -42,6 +43,8 @@ class TrainConfig(BaseModel):
     optimizer: Literal["sgd", "nesterov", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="momentum of the nesterov optimizer")
     hidden: int = Field(100, ge=1)
+    cell: CellName = Field("srnn", description="recurrent cell (docs/cells.md): srnn | leaky")
+    tau: float = Field(1.0, description="leak time constant of the leaky cell, >= 1 (1 = no leak)")
     batch: int = Field(20, ge=1)
     max_iters: int = Field(100_000, ge=1)
     patience: int = Field(30, ge=0, description="validations without a new best before stopping; 0 = never")
@@ -81,7 +84,11 @@ class TrainConfig(BaseModel):
         task = get_task(self.task)
         if self.length < task.min_length:
             raise ValueError(f"length: {task.cli_name} needs length >= {task.min_length}, got {self.length}")
+        make_cell(self.cell, self.tau)
         rule = get_rule(self.rule)
+        if self.cell not in rule.cells:
+            raise ValueError(f"cell: rule {rule.name!r} is defined for the {' | '.join(rule.cells)} cell only, "
+                             f"got {self.cell!r}")
         try:
             rule.check_hparams(self.hparams)
         except ValueError as e:
@@ -104,6 +111,16 @@ class TrainConfig(BaseModel):
         """The rule's static options, validated and derived (pydantic model)."""
         return resolve_options(self.rule, self.rule_options, self.hparams)
 
+    @property
+    def model_cell(self) -> Cell:
+        """The recurrent cell (localrnn.cells) this config trains."""
+        return make_cell(self.cell, self.tau)
+
+    def _cell_fields(self) -> dict[str, Any]:
+        """``cell`` and ``tau`` where they differ from the SRNN, else nothing: the keys and ids of
+        SRNN configs stay what they were before cells existed (stored studies resume)."""
+        return {} if self.cell == "srnn" else {"cell": self.cell, "tau": self.tau}
+
     def structure_key(self) -> str:
         """Configs with equal keys train together as one vmapped program."""
         return json.dumps({
@@ -111,12 +128,13 @@ class TrainConfig(BaseModel):
             "options": self.resolved_options.model_dump(mode="json"),
             "optimizer": self.optimizer, "momentum": self.momentum, "hidden": self.hidden,
             "batch": self.batch, "val_every": self.val_every, "val_size": self.val_size,
-            "val_seed": self.val_seed, "dtype": self.dtype,
+            "val_seed": self.val_seed, "dtype": self.dtype, **self._cell_fields(),
         }, sort_keys=True)
 
     def run_id(self) -> str:
         """Stable hash of the resolved config (seed included)."""
-        payload = self.model_dump(mode="json")
+        payload = {k: v for k, v in self.model_dump(mode="json").items() if k not in ("cell", "tau")}
+        payload.update(self._cell_fields())
         payload["hparams"] = self.resolved_hparams
         payload["rule_options"] = self.resolved_options.model_dump(mode="json")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -9,7 +9,8 @@ validation feeds one, docs/lra.md) step 0 reads ``h_0 = z_{-1} Whh + x_0 Wxh + b
 ``z_{-1}`` is used as given, no tanh is applied to it.
 
 ``h`` are pre-activations, ``z = tanh(h)`` the activities. Parameters are a
-NamedTuple pytree so that every rule returns its updates in the same shape.
+NamedTuple pytree so that every rule returns its updates in the same shape. ``cell`` selects
+another one-step map (localrnn.cells, docs/cells.md); the default is the SRNN above.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from localrnn.cells import SRNN, Cell
 
 __all__ = ["Params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout"]
 
@@ -59,12 +62,18 @@ def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
     )
 
 
-def _first_state(params: Params, u0: jax.Array, h_init: jax.Array | None) -> jax.Array:
-    """``h_0 = u_0`` without a prior state, else ``h_0 = z_{-1} Whh + u_0`` with ``z_{-1} = h_init``."""
-    return u0 if h_init is None else h_init @ params.Whh + u0
+def _first_state(params: Params, u0: jax.Array, h_init: jax.Array | None, cell: Cell) -> jax.Array:
+    """``h_0`` of ``cell`` without a prior state, else (SRNN only) ``h_0 = z_{-1} Whh + u_0`` with
+    ``z_{-1} = h_init``."""
+    if h_init is None:
+        return cell.first(u0)
+    if cell.leaks:
+        raise ValueError("cell: a state before step 0 (h_init) is defined for the srnn cell only")
+    return h_init @ params.Whh + u0
 
 
-def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
+def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None,
+                  cell: Cell = SRNN) -> jax.Array:
     """All pre-activations ``h_t``, shape (T, B, m), for inputs ``x`` of shape (T, B, n).
 
     ``h_init`` (B, m) or None: the state ``z_{-1}`` fed in *before* step 0, used as
@@ -73,10 +82,10 @@ def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None)
     recurrent input at step 0: ``h_0 = x_0 Wxh + bh``.
     """
     u = x @ params.Wxh + params.bh  # input drive for every step at once: (T, B, m)
-    h0 = _first_state(params, u[0], h_init)
+    h0 = _first_state(params, u[0], h_init, cell)
 
     def step(h_prev, u_t):
-        h = jnp.tanh(h_prev) @ params.Whh + u_t
+        h = cell.step(params.Whh, h_prev, u_t)
         return h, h
 
     _, hs = jax.lax.scan(step, h0, u[1:])
@@ -88,19 +97,21 @@ def readout(params: Params, h_last: jax.Array) -> jax.Array:
     return jnp.tanh(h_last) @ params.Why + params.by
 
 
-def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
-    """``h_{T-1}`` without keeping the whole trajectory (for validation); ``h_init`` as in
-    :func:`hidden_states`."""
+def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None,
+                cell: Cell = SRNN) -> jax.Array:
+    """``h_{T-1}`` without keeping the whole trajectory (for validation); ``h_init`` and ``cell``
+    as in :func:`hidden_states`."""
     u = x @ params.Wxh + params.bh
-    h0 = _first_state(params, u[0], h_init)
+    h0 = _first_state(params, u[0], h_init, cell)
 
     def step(h_prev, u_t):
-        return jnp.tanh(h_prev) @ params.Whh + u_t, None
+        return cell.step(params.Whh, h_prev, u_t), None
 
     h, _ = jax.lax.scan(step, h0, u[1:])
     return h
 
 
-def forward(params: Params, x: jax.Array, h_init: jax.Array | None = None) -> jax.Array:
+def forward(params: Params, x: jax.Array, h_init: jax.Array | None = None,
+            cell: Cell = SRNN) -> jax.Array:
     """Network output ``out`` (B, k) for inputs ``x`` (T, B, n)."""
-    return readout(params, final_state(params, x, h_init))
+    return readout(params, final_state(params, x, h_init, cell))

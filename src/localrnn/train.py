@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from localrnn import checkpoint as ckpt
+from localrnn.cells import SRNN, Cell
 from localrnn.config import TrainConfig
 from localrnn.losses import global_loss
 from localrnn.model import Params, forward, init_params
@@ -111,14 +112,14 @@ def _validation_h_init(params: Params, x: jax.Array, mode: str):
 
 
 def evaluate_params(params: Params, task: Task, length: int, val_size: int, val_seed: int,
-                    dtype, initial_state: str = "zero") -> tuple[jax.Array, jax.Array]:
+                    dtype, initial_state: str = "zero", cell: Cell = SRNN) -> tuple[jax.Array, jax.Array]:
     """Integer error count and mean global loss on the fixed validation set (traceable)."""
     loss_fn = global_loss(task.loss)
     n_chunks = -(-val_size // VALIDATION_CHUNK)
 
     def chunk(i):
         x, y = validation_batch(task, length, val_seed, i, dtype)
-        out = forward(params, x, _validation_h_init(params, x, initial_state))
+        out = forward(params, x, _validation_h_init(params, x, initial_state), cell)
         valid = (i * VALIDATION_CHUNK + jnp.arange(VALIDATION_CHUNK)) < val_size
         wrong = jnp.sum(valid & ~task.correct(out, y))
         per_sample = jax.vmap(lambda o, t: loss_fn(o[None], t[None]))(out, y)
@@ -201,7 +202,7 @@ def _iteration(task: Task, rule: Rule, opt: optax.GradientTransformation, cfg: T
 def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None = None) -> Program:
     task = get_task(cfg.task)
     recording = record_every is not None
-    rule = rule or get_rule(cfg.rule).build(cfg.resolved_options, task.loss, recording)
+    rule = rule or get_rule(cfg.rule).make(cfg.resolved_options, task.loss, recording, cfg.model_cell)
     opt = make_optimizer(cfg.optimizer, cfg.momentum)
     one = _iteration(task, rule, opt, cfg, recording)
 
@@ -231,7 +232,7 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
         return state, jnp.nanmean(losses), records
 
     validate = _validation_program(cfg.task, cfg.length, cfg.val_size, cfg.val_seed, cfg.dtype,
-                                   rule.validation_initial_state)
+                                   rule.validation_initial_state, cfg.model_cell)
     metrics = jax.jit(jax.vmap(rule.metrics)) if rule.metrics else None
 
     def evaluate(params, rule_state):
@@ -244,12 +245,12 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
 
 @functools.lru_cache(maxsize=None)
 def _validation_program(task: str, length: int, val_size: int, val_seed: int, dtype: str,
-                        initial_state: str) -> Callable:
+                        initial_state: str, cell: Cell = SRNN) -> Callable:
     """``params (vmapped) -> (errors, loss)``. Validation reads none of the rule's or the
     optimizer's settings, so every structure that validates alike shares one compiled program."""
     t = get_task(task)
     return jax.jit(jax.vmap(lambda p: evaluate_params(p, t, length, val_size, val_seed, jnp.dtype(dtype),
-                                                      initial_state)))
+                                                      initial_state, cell)))
 
 
 def stacked_hparams(configs: Sequence[TrainConfig]) -> dict[str, jax.Array]:

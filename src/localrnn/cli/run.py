@@ -21,6 +21,7 @@ from rich.table import Table
 
 from localrnn.cli.app import Device, UsageError, _choose_device, app
 from localrnn.cli.rule_flags import flag_name, rule_parameters, split_rule_values
+from localrnn.cells import CELLS
 from localrnn.errors import first_error
 
 
@@ -115,6 +116,9 @@ def train(
     optimizer: Annotated[Optimizer, typer.Option()] = Optimizer.sgd,
     momentum: Annotated[Optional[float], typer.Option(help="nesterov momentum")] = None,
     hidden: Annotated[int, typer.Option(help="hidden units m")] = 100,
+    cell: Annotated[str, typer.Option(help=f"recurrent cell (docs/cells.md): {' | '.join(CELLS)}; "
+                                           "`localrnn rules` says which rules take which")] = "srnn",
+    tau: Annotated[float, typer.Option(help="leak time constant of the leaky cell, >= 1 (1 = no leak)")] = 1.0,
     batch: Annotated[int, typer.Option(help="batch size B")] = 20,
     max_iters: Annotated[int, typer.Option(help="iteration budget")] = 100_000,
     patience: Annotated[int, typer.Option(help="validations without a new best before stopping (0 = off)")] = 30,
@@ -131,8 +135,9 @@ def train(
     """Train one configuration and print its summary. The rule flags below come from each
     rule's declaration (`localrnn rules` lists them); a rule takes only its own."""
     values = {"lr": lr, "seed": seed, "optimizer": optimizer.value, "momentum": momentum,
-              "hidden": hidden, "batch": batch, "max_iters": max_iters, "patience": patience,
-              "val_every": val_every, "val_size": val_size, "clip": clip, "dtype": dtype.value}
+              "hidden": hidden, "cell": cell, "tau": tau, "batch": batch, "max_iters": max_iters,
+              "patience": patience, "val_every": val_every, "val_size": val_size, "clip": clip,
+              "dtype": dtype.value}
     cfg = build_config(task, length, rule, values, rule_values)
     check_checkpoint(checkpoint, resume)
     _choose_device(device)
@@ -249,7 +254,7 @@ def rule_table() -> list[dict]:
     """Every registered rule with its settings, as its schema declares them."""
     from localrnn.rules import RULES
 
-    return [{"name": r.name, "summary": r.summary,
+    return [{"name": r.name, "summary": r.summary, "cells": list(r.cells),
              "settings": [{"name": s.name, "kind": s.kind, "type": s.type.__name__, "default": s.default,
                            "allowed": list(s.choices) if s.choices else s.range, "help": s.help}
                           for s in r.settings()]}
@@ -266,8 +271,8 @@ def rules(as_json: Annotated[bool, typer.Option("--json", help="print the rules 
         return
     console = Console()
     for r in rows:
-        table = Table("setting", "kind", "default", "allowed", "help", title=f"{r['name']}: {r['summary']}",
-                      title_justify="left")
+        table = Table("setting", "kind", "default", "allowed", "help", title_justify="left",
+                      title=f"{r['name']}: {r['summary']} (cells: {', '.join(r['cells'])})")
         table.columns[0].no_wrap = table.columns[2].no_wrap = True
         for s in r["settings"]:
             allowed = " | ".join(s["allowed"]) if isinstance(s["allowed"], list) else s["allowed"] or "-"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localrnn.cells import Cell
 from localrnn.rules._base import Hparam, NoOptions, Rule, RuleDef, Setting
 from localrnn.rules import bptt as _bptt
 from localrnn.rules import eprop as _eprop
@@ -44,7 +45,7 @@ def register(rule: RuleDef) -> RuleDef:
 
 
 for _def in (_bptt.RULE, _readout.RULE, _lra.RULE, _tptt.RULE, _rtrl.RULE, _snap1.RULE, _uoro.RULE, _eprop.RULE,
-             _fa.RULE, _lra_fdbk.RULE):
+             _eprop.RFLO, _fa.RULE, _lra_fdbk.RULE):
     register(_def)
 
 
@@ -64,6 +65,7 @@ def resolve_options(name: str, options: dict[str, Any] | None = None,
 
 
 def make_rule(name: str, loss: str = "cross_entropy", record: bool = False,
-              hparams: dict[str, float] | None = None, **options: Any) -> Rule:
-    """Build rule ``name`` with static ``options`` for a task whose global loss is ``loss``."""
-    return get_rule(name).build(resolve_options(name, options, hparams), loss, record)
+              hparams: dict[str, float] | None = None, cell: Cell | None = None, **options: Any) -> Rule:
+    """Build rule ``name`` with static ``options`` for a task whose global loss is ``loss``, on
+    ``cell`` (default the SRNN; localrnn.cells)."""
+    return get_rule(name).make(resolve_options(name, options, hparams), loss, record, cell)

@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydantic.fields import FieldInfo
 
+from localrnn.cells import Cell
 from localrnn.model import Params
 
 __all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting"]
@@ -144,15 +145,28 @@ class RuleDef:
     (``ge``, ``Literal``) its allowed values. Two configs with different options
     compile different programs.
     ``hparams``: traced hyper-parameters, name -> :class:`Hparam`.
-    ``build(options, loss, record) -> Rule`` where ``loss`` names the task's
-    global loss ("cross_entropy" | "mse").
+    ``build(options, loss, record, cell) -> Rule`` where ``loss`` names the task's
+    global loss ("cross_entropy" | "mse") and ``cell`` is the recurrent cell
+    (:class:`localrnn.cells.Cell`, default the SRNN).
+    ``cells``: the cells the rule is defined for; a config naming another is refused.
     """
 
     name: str
     summary: str
     options: type[BaseModel]
     hparams: Mapping[str, Hparam]
-    build: Callable[[BaseModel, str, bool], Rule]
+    build: Callable[..., Rule]
+    cells: tuple[str, ...] = ("srnn",)
+
+    def make(self, options: BaseModel, loss: str, record: bool, cell: Cell | None = None) -> Rule:
+        """``build`` with ``cell`` (default the SRNN); ValueError naming ``cell`` if the rule
+        is not defined for it."""
+        if cell is None or cell.name == "srnn":
+            return self.build(options, loss, record)
+        if cell.name not in self.cells:
+            raise ValueError(f"cell: rule {self.name!r} is defined for the {' | '.join(self.cells)} cell only, "
+                             f"got {cell.name!r}")
+        return self.build(options, loss, record, cell)
 
     @property
     def defaults(self) -> dict[str, float]:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
 from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
@@ -23,39 +24,40 @@ from localrnn.rules._norms import ratio_penalty
 __all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
 
 
-def _hidden_states_perturbed(params: Params, x: jax.Array, eps: jax.Array) -> jax.Array:
-    """Pre-activations with ``eps_t`` added to ``h_t``: d/d eps_t gives dE/dh_t."""
+def _hidden_states_perturbed(params: Params, x: jax.Array, eps: jax.Array, cell: Cell = SRNN) -> jax.Array:
+    """Pre-activations of ``cell`` with ``eps_t`` added to ``h_t``: d/d eps_t gives dE/dh_t."""
     u = x @ params.Wxh + params.bh
-    h0 = u[0] + eps[0]
+    h0 = cell.first(u[0]) + eps[0]
 
     def step(h_prev, inp):
         u_t, e_t = inp
-        h = jnp.tanh(h_prev) @ params.Whh + u_t + e_t
+        h = cell.step(params.Whh, h_prev, u_t) + e_t
         return h, h
 
     _, hs = jax.lax.scan(step, h0, (u[1:], eps[1:]))
     return jnp.concatenate([h0[None], hs], axis=0)
 
 
-def loss_and_hidden_grads(params: Params, batch, loss: str = "cross_entropy"):
-    """``E``, ``dE/dparams`` and ``dE/dh_t`` for all t (T, B, m) in one backward pass."""
+def loss_and_hidden_grads(params: Params, batch, loss: str = "cross_entropy", cell: Cell = SRNN):
+    """``E``, ``dE/dparams`` and ``dE/dh_t`` for all t (T, B, m) in one backward pass, on ``cell``."""
     x, y = batch
     loss_fn = global_loss(loss)
     eps = jnp.zeros(x.shape[:2] + params.Whh.shape[:1], x.dtype)
 
     def objective(p, e):
-        hs = _hidden_states_perturbed(p, x, e)
+        hs = _hidden_states_perturbed(p, x, e, cell)
         return loss_fn(readout(p, hs[-1]), y)
 
     e_val, (g_params, g_h) = jax.value_and_grad(objective, argnums=(0, 1))(params, eps)
     return e_val, g_params, g_h
 
 
-def pascanu_omega(params: Params, x: jax.Array, dE_dh: jax.Array) -> jax.Array:
-    """Omega of the module docstring with ``dE_dh`` (T, B, m) given (held constant)."""
-    hs = _hidden_states_perturbed(params, x, jnp.zeros_like(dE_dh))
+def pascanu_omega(params: Params, x: jax.Array, dE_dh: jax.Array, cell: Cell = SRNN) -> jax.Array:
+    """Omega of the module docstring with ``dE_dh`` (T, B, m) given (held constant); on a leaky
+    cell ``g_{t+1} dh_{t+1}/dh_t`` is its :meth:`Cell.pull`."""
+    hs = _hidden_states_perturbed(params, x, jnp.zeros_like(dE_dh), cell)
     g_next = jax.lax.stop_gradient(dE_dh[1:])
-    carried = (g_next @ params.Whh.T) * (1.0 - jnp.tanh(hs[:-1]) ** 2)
+    carried = cell.pull(params.Whh.T, g_next, jnp.tanh(hs[:-1]))
     return jnp.sum(jax.vmap(ratio_penalty)(carried, g_next))
 
 
@@ -66,12 +68,12 @@ class BPTTOptions(BaseModel):
     regularize: bool = Field(False, description="add lambda * Omega (on when reg_lambda != 0)")
 
 
-def _build(options: BPTTOptions, loss: str, record: bool) -> Rule:
+def _build(options: BPTTOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     def step(params, state, batch, hparams):
-        e_val, grads, g_h = loss_and_hidden_grads(params, batch, loss)
+        e_val, grads, g_h = loss_and_hidden_grads(params, batch, loss, cell)
         rec = {"loss": e_val}
         if options.regularize:
-            om, g_om = jax.value_and_grad(pascanu_omega)(params, batch[0], g_h)
+            om, g_om = jax.value_and_grad(pascanu_omega)(params, batch[0], g_h, cell)
             grads = jax.tree.map(lambda a, b: a + hparams["reg_lambda"] * b, grads, g_om)
             rec["omega"] = om
         if record:
@@ -88,4 +90,5 @@ RULE = RuleDef(
     hparams={"reg_lambda": Hparam(0.0, "weight lambda of Pascanu's regularizer Omega (0 = off)",
                                   switches="regularize")},
     build=_build,
+    cells=("srnn", "leaky"),
 )

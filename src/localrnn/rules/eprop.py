@@ -1,31 +1,34 @@
-"""e-prop (docs/eprop.md) for the tanh SRNN without leak (Bellec, Scherr, Subramoney, Hajek,
-Salaj, Legenstein & Maass 2020, "A solution to the learning dilemma for recurrent networks of
-spiking neurons", Nature Communications 11:3625).
+"""e-prop (Bellec, Scherr, Subramoney, Hajek, Salaj, Legenstein & Maass 2020, "A solution to
+the learning dilemma for recurrent networks of spiking neurons", Nature Communications 11:3625)
+and RFLO (Murray 2019, "Local online learning in recurrent networks with random feedback",
+eLife 8:e43299): one implementation, two names (docs/eprop.md).
 
 The gradient is factored into a learning signal l (what the loss says about a neuron now) times
-an eligibility trace e (how a weight moved that neuron, through the neuron's own dynamics only;
-what the weight did to the other neurons is dropped). The SRNN's neuron has no dynamics of its
-own (its pre-activation does not depend on its previous pre-activation except through the
-network, Whh[j, j] included), so the trace is the immediate derivative only:
+an eligibility trace (how a weight moved that neuron, through the neuron's own dynamics only;
+what the weight did to the other neurons is dropped). The neuron's own dynamics is the cell's
+leak (localrnn.cells): with keep = 1 - 1/tau and drive = 1/tau, p_{-1} = 0,
 
-    e_t[i, j] = z_{t-1}[i]   for Whh   (z_{-1} = 0)
-    e_t[i, j] = x_t[i]       for Wxh
-    e_t[j]    = 1            for bh
+    p_t[i, j] = keep p_{t-1}[i, j] + drive z_{t-1}[i]   for Whh   (z_{-1} = 0)
+    p_t[i, j] = keep p_{t-1}[i, j] + drive x_t[i]       for Wxh
+    p_t[j]    = keep p_{t-1}[j]    + drive              for bh
 
-The loss sits at the last step only, so the only learning signal is the one at T-1:
+On the SRNN (tau = 1, no leak; Whh[j, j] belongs to the network, not to the neuron) the trace
+is the immediate derivative only: p_{T-1} = (z_{T-2}, x_{T-1}, 1). The loss sits at the last
+step only, so the only learning signal is the one at T-1:
 
     symmetric feedback:  l = delta = dE/dh_{T-1} = (g Why^T) * (1 - z_{T-1}^2)
     random feedback:     l = (g F_y) * (1 - z_{T-1}^2),   F_y (k x m) drawn like Why^T at init
 
 with g = dE/dout (batch-mean loss, so g carries the 1/B), and
 
-    grad Whh[i, j] = sum_b l[b, j] e_{T-1}[b, i, j] = (z_{T-2}^T l)[i, j]
-    grad Wxh = x_{T-1}^T l,  grad bh = sum_b l;  grad Why, grad by exact.
+    grad Whh[i, j] = sum_b l[b, j] p_{T-1}[b, i, j],  likewise Wxh, bh;  grad Why, grad by exact.
 
-With symmetric feedback this is exactly the gradient of E with z_{T-2} held constant
-(one-step truncated BPTT). F_y is the rule state (``()`` for symmetric feedback) and never
-changes; the step reads it from the state, so with F_y = Why^T there it equals the symmetric rule.
-The leaky cell (whose trace is filtered, Murray's RFLO) is not implemented here.
+With symmetric feedback on the SRNN this is exactly the gradient of E with z_{T-2} held
+constant (one-step truncated BPTT). ``rflo`` is the same rule with random feedback as its
+default; Murray leaks the rate and puts phi' in the trace, this cell leaks the pre-activation,
+so the trace has no phi' and the signal carries (1 - z_{T-1}^2). F_y is the rule state (``()``
+for symmetric feedback) and never changes; the step reads it from the state, so with
+F_y = Why^T there it equals the symmetric rule.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ import jax
 import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import Rule, RuleDef
 from localrnn.rules.fa import Feedback, draw_output_feedback, output_signal, readout_error
 
-__all__ = ["EpropState", "RULE"]
+__all__ = ["EpropState", "RULE", "RFLO", "last_traces"]
 
 
 class EpropState(NamedTuple):
@@ -59,6 +63,32 @@ class EpropOptions(BaseModel):
                                  "F_y drawn like Why^T (random e-prop)")
 
 
+class RFLOOptions(EpropOptions):
+    """e-prop's options with random feedback as the default (Murray's RFLO)."""
+
+    feedback: Feedback = Field(
+        "random", description="learning signal through a fixed random F_y drawn like Why^T (RFLO) "
+                              "or through Why^T (symmetric)")
+
+
+def last_traces(cell: Cell, z_prev: jax.Array, x: jax.Array):
+    """The traces at T-1 from ``z_{t-1}`` (T, B, m) and ``x`` (T, B, n): ``(p^Whh (B, m),
+    p^Wxh (B, n), p^bh (scalar))``, each entry of a column j being the same (the trace of
+    W[i, j] depends on i only). On the SRNN: ``(z_{T-2}, x_{T-1}, 1)``."""
+    if not cell.leaks:
+        return z_prev[-1], x[-1], jnp.ones((), x.dtype)
+
+    def advance(p, inp):
+        z_t, x_t = inp
+        p_z, p_x, p_1 = p
+        return (cell.keep * p_z + cell.drive * z_t, cell.keep * p_x + cell.drive * x_t,
+                cell.keep * p_1 + cell.drive), None
+
+    p0 = (jnp.zeros_like(z_prev[0]), jnp.zeros_like(x[0]), jnp.zeros((), x.dtype))
+    p, _ = jax.lax.scan(advance, p0, (z_prev, x))
+    return p
+
+
 def _init(options: EpropOptions):
     def init(key: jax.Array, params: Params) -> EpropState:
         return EpropState(draw_output_feedback(key, params) if options.feedback == "random" else ())
@@ -66,17 +96,24 @@ def _init(options: EpropOptions):
     return init
 
 
-def _build(options: EpropOptions, loss: str, record: bool) -> Rule:
+def _builder(name: str):
+    def build(options: EpropOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+        return _build(name, options, loss, record, cell)
+
+    return build
+
+
+def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell) -> Rule:
     loss_fn = global_loss(loss)
 
     def step(params: Params, state: EpropState, batch, hparams):
         x, y = batch
-        z = jnp.tanh(hidden_states(params, x))
+        z = jnp.tanh(hidden_states(params, x, cell=cell))
         e_val, g, g_why, g_by = readout_error(params, z[-1], y, loss_fn)
         signal = output_signal(params, g, z[-1], state.F_y)  # l (B, m), at T-1 only
-        # the traces at T-1: z_{T-2} (zero when T = 1), x_{T-1}, 1
-        z_before = z[-2] if z.shape[0] > 1 else jnp.zeros_like(z[-1])
-        grads = Params(Wxh=x[-1].T @ signal, Whh=z_before.T @ signal, bh=jnp.sum(signal, axis=0),
+        z_prev = jnp.concatenate([jnp.zeros_like(z[:1]), z[:-1]], axis=0)  # z_{t-1}, z_{-1} = 0
+        p_z, p_x, p_1 = last_traces(cell, z_prev, x)
+        grads = Params(Wxh=p_x.T @ signal, Whh=p_z.T @ signal, bh=p_1 * jnp.sum(signal, axis=0),
                        Why=g_why, by=g_by)
         rec = {"loss": e_val}
         if record:
@@ -87,14 +124,24 @@ def _build(options: EpropOptions, loss: str, record: bool) -> Rule:
             rec["grad_Wxh_norm"] = last * jnp.sqrt(jnp.sum(grads.Wxh ** 2))
         return grads, state, rec
 
-    return Rule("eprop", _init(options), step)
+    return Rule(name, _init(options), step)
 
 
 RULE = RuleDef(
     name="eprop",
-    summary="e-prop without leak (Bellec et al. 2020): immediate eligibility traces times the last "
-            "step's learning signal",
+    summary="e-prop (Bellec et al. 2020): eligibility traces through the neuron's own leak times the "
+            "last step's learning signal",
     options=EpropOptions,
     hparams={},
-    build=_build,
+    build=_builder("eprop"),
+    cells=("srnn", "leaky"),
+)
+
+RFLO = RuleDef(
+    name="rflo",
+    summary="RFLO (Murray 2019): e-prop with random feedback by default; leaky traces on the leaky cell",
+    options=RFLOOptions,
+    hparams={},
+    build=_builder("rflo"),
+    cells=("srnn", "leaky"),
 )

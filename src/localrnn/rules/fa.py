@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal
 from localrnn.rules._base import Rule, RuleDef
@@ -64,10 +65,11 @@ def output_signal(params: Params, g: jax.Array, z_last: jax.Array, F_y) -> jax.A
     return back * (1.0 - z_last * z_last)
 
 
-def fa_deltas(z: jax.Array, top: jax.Array, F_hh: jax.Array) -> jax.Array:
-    """All deltas (T, B, m): ``delta_{T-1} = top``, ``delta_{t-1} = (delta_t F_hh) * (1 - z_{t-1}^2)``."""
+def fa_deltas(z: jax.Array, top: jax.Array, F_hh: jax.Array, cell: Cell = SRNN) -> jax.Array:
+    """All deltas (T, B, m): ``delta_{T-1} = top``, ``delta_{t-1} = (delta_t F_hh) * (1 - z_{t-1}^2)``
+    (on a leaky cell ``(1 - 1/tau) delta_t + (1/tau)(delta_t F_hh) * (1 - z_{t-1}^2)``, Cell.pull)."""
     def step(d_t, z_prev):
-        d_prev = (d_t @ F_hh) * (1.0 - z_prev * z_prev)
+        d_prev = cell.pull(F_hh, d_t, z_prev)
         return d_prev, d_prev
 
     _, lower = jax.lax.scan(step, top, z[:-1], reverse=True)
@@ -93,17 +95,18 @@ def _init(options: FAOptions):
     return init
 
 
-def _build(options: FAOptions, loss: str, record: bool) -> Rule:
+def _build(options: FAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     loss_fn = global_loss(loss)
+    c = cell.drive  # the immediate terms carry 1/tau (1 for the SRNN)
 
     def step(params: Params, state: FAState, batch, hparams):
         x, y = batch
-        z = jnp.tanh(hidden_states(params, x))
+        z = jnp.tanh(hidden_states(params, x, cell=cell))
         e_val, g, g_why, g_by = readout_error(params, z[-1], y, loss_fn)
-        delta = fa_deltas(z, output_signal(params, g, z[-1], state.F_y), state.F_hh)
-        grads = Params(Wxh=jnp.einsum("tbi,tbj->ij", x, delta),
-                       Whh=jnp.einsum("tbi,tbj->ij", z[:-1], delta[1:]),  # z_{-1} = 0
-                       bh=jnp.sum(delta, axis=(0, 1)), Why=g_why, by=g_by)
+        delta = fa_deltas(z, output_signal(params, g, z[-1], state.F_y), state.F_hh, cell)
+        grads = Params(Wxh=c * jnp.einsum("tbi,tbj->ij", x, delta),
+                       Whh=c * jnp.einsum("tbi,tbj->ij", z[:-1], delta[1:]),  # z_{-1} = 0
+                       bh=c * jnp.sum(delta, axis=(0, 1)), Why=g_why, by=g_by)
         rec = {"loss": e_val}
         if record:
             z_prev = jnp.concatenate([jnp.zeros_like(z[:1]), z[:-1]], axis=0)
@@ -121,4 +124,5 @@ RULE = RuleDef(
     options=FAOptions,
     hparams={},
     build=_build,
+    cells=("srnn", "leaky"),
 )

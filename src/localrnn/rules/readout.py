@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, final_state
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
@@ -13,12 +14,12 @@ from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
 __all__ = ["RULE"]
 
 
-def _build(options: NoOptions, loss: str, record: bool) -> Rule:
+def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     loss_fn = global_loss(loss)
 
     def step(params: Params, state, batch, hparams):
         x, y = batch
-        z = jnp.tanh(final_state(params, x))
+        z = jnp.tanh(final_state(params, x, cell=cell))
         e_val, (g_why, g_by) = jax.value_and_grad(
             lambda w, b: loss_fn(z @ w + b, y), argnums=(0, 1))(params.Why, params.by)
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -33,4 +34,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
+    cells=("srnn", "leaky"),
 )

@@ -17,6 +17,9 @@ BPTT's gradient computed forward in time. The influence is kept as three blocks,
 P^Whh (B, m, m, m), P^Wxh (B, m, n, m) and P^bh (B, m, m) -- row k is unit k, the other
 axes index the parameter -- which is theta flattened in the order (Whh, Wxh, bh).
 
+On the leaky cell (docs/cells.md) D_t and the immediate terms are the cell's:
+D_t = (1 - 1/tau) 1 + (1/tau) D_t(SRNN), immediate terms times 1/tau.
+
 Cost: memory O(B m |theta|) for the influence, time O(T B m^2 |theta|); a reference for small
 m, not a fast rule. ``max_influence_mb`` refuses sizes whose influence would not fit.
 """
@@ -27,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, readout
 from localrnn.rules._base import Rule, RuleDef, zero_state
@@ -78,18 +82,18 @@ class RTRLOptions(BaseModel):
                                 "entries) would exceed this many MiB")
 
 
-def _build(options: RTRLOptions, loss: str, record: bool) -> Rule:
+def _build(options: RTRLOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     def step(params, state, batch, hparams):
         x, y = batch
         T, B, n = x.shape
         m = params.Whh.shape[0]
         check_influence_size(options.max_influence_mb, B, n, m, params.Whh.dtype.itemsize)
-        hs = hidden_states(params, x)
-        eye = jnp.eye(m, dtype=params.Whh.dtype)
+        hs = hidden_states(params, x, cell=cell)
+        eye = cell.drive * jnp.eye(m, dtype=params.Whh.dtype)  # immediate terms carry 1/tau
 
         def advance(P, inp):
             z_prev, x_t = inp
-            D = params.Whh[None] * (1.0 - z_prev ** 2)[:, :, None]  # D[b, i, j] = dh_t[j]/dh_{t-1}[i]
+            D = cell.jacobian(params.Whh, z_prev)  # D[b, i, j] = dh_t[j]/dh_{t-1}[i]
             P_hh, P_xh, P_b = P
             P_hh = jnp.einsum("bik,bipq->bkpq", D, P_hh) + z_prev[:, None, :, None] * eye[None, :, None, :]
             P_xh = jnp.einsum("bik,bipq->bkpq", D, P_xh) + x_t[:, None, :, None] * eye[None, :, None, :]
@@ -119,4 +123,5 @@ RULE = RuleDef(
     options=RTRLOptions,
     hparams={},
     build=_build,
+    cells=("srnn", "leaky"),
 )

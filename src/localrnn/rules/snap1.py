@@ -12,7 +12,8 @@ and, the loss being read at the last step only, with delta = dE/dh_{T-1} (batch 
 
     grad Whh[i, j] = sum_b delta[b, j] p_{T-1}^Whh[b, i, j]   (likewise Wxh, bh).
 
-Why and by get their exact gradient. The trace of Whh[i, j] follows unit j through its own
+On the leaky cell (docs/cells.md) d_t is the diagonal of its D_t, (1 - 1/tau) + (1/tau) d_t(SRNN),
+and the immediate terms carry 1/tau. Why and by get their exact gradient. The trace of Whh[i, j] follows unit j through its own
 self-connection Whh[j, j] only; all other paths through the network are dropped, so the
 update is biased (exact when Whh is diagonal, or for the Whh entries when T <= 2).
 Cost: memory O(B |theta|), time O(T B |theta|), the order of the forward pass.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
 from localrnn.rules.rtrl import previous_activities, readout_and_delta
@@ -30,19 +32,20 @@ from localrnn.rules.rtrl import previous_activities, readout_and_delta
 __all__ = ["RULE"]
 
 
-def _build(options: NoOptions, loss: str, record: bool) -> Rule:
+def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+    c = cell.drive  # the immediate terms carry 1/tau (1 for the SRNN)
+
     def step(params, state, batch, hparams):
         x, y = batch
-        hs = hidden_states(params, x)
-        self_weights = jnp.diagonal(params.Whh)
+        hs = hidden_states(params, x, cell=cell)
 
         def advance(p, inp):
             z_prev, x_t = inp
-            d = self_weights * (1.0 - z_prev ** 2)  # (B, m): the diagonal of D_t
+            d = cell.jacobian_diagonal(params.Whh, z_prev)  # (B, m): the diagonal of D_t
             p_hh, p_xh, p_b = p
-            p = (d[:, None, :] * p_hh + z_prev[:, :, None],
-                 d[:, None, :] * p_xh + x_t[:, :, None],
-                 d * p_b + 1.0)
+            p = (d[:, None, :] * p_hh + c * z_prev[:, :, None],
+                 d[:, None, :] * p_xh + c * x_t[:, :, None],
+                 d * p_b + c)
             norm = jnp.sqrt(sum(jnp.sum(q ** 2) for q in p)) if record else None
             return p, norm
 
@@ -69,4 +72,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
+    cells=("srnn", "leaky"),
 )

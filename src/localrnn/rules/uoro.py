@@ -39,6 +39,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
 from localrnn.rules._base import NoOptions, Rule, RuleDef
@@ -55,10 +56,11 @@ class UOROState(NamedTuple):
     key: jax.Array
 
 
-def _cell(h_prev: jax.Array, x_t: jax.Array, theta: tuple) -> jax.Array:
-    """The one-step map ``h_t = tanh(h_{t-1}) Whh + (x_t Wxh + bh)``, theta = (Whh, Wxh, bh)."""
+def _one_step(cell: Cell, h_prev: jax.Array, x_t: jax.Array, theta: tuple) -> jax.Array:
+    """``cell``'s one-step map, ``h_t = tanh(h_{t-1}) Whh + (x_t Wxh + bh)`` for the SRNN,
+    theta = (Whh, Wxh, bh)."""
     whh, wxh, bh = theta
-    return jnp.tanh(h_prev) @ whh + (x_t @ wxh + bh)
+    return cell.step(whh, h_prev, x_t @ wxh + bh)
 
 
 def _sample_norm(tree) -> jax.Array:
@@ -77,8 +79,8 @@ def draw_noise(key: jax.Array, shape: tuple[int, int, int], dtype) -> jax.Array:
     return jax.random.rademacher(key, shape, dtype)
 
 
-def uoro_estimate(params: Params, x: jax.Array, nu: jax.Array):
-    """Run the UORO recursion over ``x`` (T, B, n) with signs ``nu`` (T, B, m).
+def uoro_estimate(params: Params, x: jax.Array, nu: jax.Array, cell: Cell = SRNN):
+    """Run the UORO recursion on ``cell`` over ``x`` (T, B, n) with signs ``nu`` (T, B, m).
 
     Returns ``h_{T-1}`` (B, m), ``u_{T-1}`` (B, m), ``theta~_{T-1}`` as a tuple
     ``(Whh (B, m, m), Wxh (B, n, m), bh (B, m))`` and the per-step Frobenius norms over the
@@ -91,14 +93,14 @@ def uoro_estimate(params: Params, x: jax.Array, nu: jax.Array):
 
     def immediate(h_prev_b, x_b, nu_b):
         """nu_t I_t for one sample: the cotangent nu pulled back to theta with h_{t-1} fixed."""
-        _, pull = jax.vjp(lambda th: _cell(h_prev_b, x_b, th), theta)
+        _, pull = jax.vjp(lambda th: _one_step(cell, h_prev_b, x_b, th), theta)
         return pull(nu_b)[0]
 
     def step(carry, inp):
         h_prev, u, tt = carry
         x_t, nu_t = inp
         # one jvp of the row-wise map gives every sample's u_{t-1} D_t
-        h, a = jax.jvp(lambda hp: _cell(hp, x_t, theta), (h_prev,), (u,))
+        h, a = jax.jvp(lambda hp: _one_step(cell, hp, x_t, theta), (h_prev,), (u,))
         g = jax.vmap(immediate)(h_prev, x_t, nu_t)
         rho0 = jnp.sqrt((_sample_norm(tt) + eps) / (jnp.sqrt(jnp.sum(a * a, axis=1)) + eps))
         rho1 = jnp.sqrt((_sample_norm(g) + eps) / (jnp.sqrt(jnp.sum(nu_t * nu_t, axis=1)) + eps))
@@ -117,14 +119,14 @@ def _init(key: jax.Array, params: Params) -> UOROState:
     return UOROState(key)
 
 
-def _build(options: NoOptions, loss: str, record: bool) -> Rule:
+def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     loss_fn = global_loss(loss)
 
     def step(params: Params, state: UOROState, batch, hparams):
         x, y = batch
         key, k_noise = jax.random.split(state.key)
         nu = draw_noise(k_noise, x.shape[:2] + params.bh.shape, params.Whh.dtype)
-        h_last, u, tt, u_norm, tt_norm = uoro_estimate(params, x, nu)
+        h_last, u, tt, u_norm, tt_norm = uoro_estimate(params, x, nu, cell)
 
         def head(h, why, by):
             return loss_fn(readout(params._replace(Why=why, by=by), h), y)
@@ -150,4 +152,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
+    cells=("srnn", "leaky"),
 )
