@@ -98,12 +98,14 @@ def _rel_diff(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-def literal_loop(params: Params, x, y, loss: str, diagonal: bool, tau: float = 1.0) -> Params:
+def literal_loop(params: Params, x, y, loss: str, diagonal: bool, tau: float = 1.0,
+                 only_step: int | None = None) -> Params:
     """RTRL written plainly: per sample, P (m x |theta|), theta = (Whh, Wxh, bh) flattened row-major
     in that order; P_t = D_t^T P_{t-1} + I_t with D_t[i, j] = Whh[i, j] (1 - z_{t-1}[i]^2), or its
     diagonal; grad theta = sum_b delta[b] P_{T-1}[b]; Why, by by hand from dE/dout. With ``tau``
     > 1, the leaky cell (docs/cells.md): h_t = (1 - 1/tau) h_{t-1} + (1/tau)(z_{t-1} Whh + x_t Wxh
-    + bh), D_t = (1 - 1/tau) 1 + (1/tau) D_t(SRNN), immediate terms times 1/tau."""
+    + bh), D_t = (1 - 1/tau) 1 + (1/tau) D_t(SRNN), immediate terms times 1/tau. ``only_step``: keep
+    the immediate terms of that step only (the rule's credit to it, tests/test_credit.py)."""
     keep, drive = 1.0 - 1.0 / tau, 1.0 / tau
     Wxh, Whh, bh, Why, by = (np.asarray(a) for a in params)
     x, y = np.asarray(x), np.asarray(y)
@@ -129,6 +131,8 @@ def literal_loop(params: Params, x, y, loss: str, diagonal: bool, tau: float = 1
                 for i in range(n):
                     I[j, m * m + i * m + j] = drive * x[t, b, i]
                 I[j, m * m + n * m + j] = drive
+            if only_step is not None and t != only_step:
+                I[:] = 0.0
             P_new = np.zeros_like(P)
             for j in range(m):
                 for i in range(m):

@@ -204,7 +204,8 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
     recording = record_every is not None
     rule = rule or get_rule(cfg.rule).make(cfg.resolved_options, task.loss, recording, cfg.model_cell)
     opt = make_optimizer(cfg.optimizer, cfg.momentum)
-    one = _iteration(task, rule, opt, cfg, recording)
+    one = _iteration(task, rule, opt, cfg, False)
+    one_recorded = _iteration(task, rule, opt, cfg, True) if recording else None
 
     def init(seed):
         k_init, k_data, k_rule = _seeded_keys(seed)
@@ -216,11 +217,14 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
         return jax.lax.scan(lambda s, _: one(s, hp, limit), state, None, length=n)
 
     def recorded_block(state, hp, limit):
-        """``record_every`` iterations; the rule's record of the last one, the block's mean
-        global loss, the iteration count after it and whether the config was live at its start."""
+        """``record_every`` iterations; the rule's record of the last one (only that one computes
+        it), the block's mean global loss, the iteration count after it and whether the config was
+        live at its start."""
         live = (state.iteration < limit) & ~state.diverged
-        state, (losses, recs) = iterate(state, hp, limit, record_every)
-        record = {**{k: v[-1] for k, v in recs.items()}, "global_loss": jnp.mean(losses)}
+        state, losses = iterate(state, hp, limit, record_every - 1)
+        state, (last, rec) = one_recorded(state, hp, limit)
+        losses = jnp.concatenate([losses, last[None]])
+        record = {**rec, "global_loss": jnp.mean(losses)}
         return state, (losses, {"record": record, "iteration": state.iteration, "live": live})
 
     def chunk(state, hp, limit):

@@ -140,6 +140,9 @@ class ReportSpec(_Strict):
     control: str | None = Field(None, description="arm shown beside the others as the readout-only control")
     paper: str | None = Field(None, description="key of the paper's numbers (localrnn.paper.numbers)")
     x: str | None = Field(None, description="figure x axis (figure5: reg_lambda)")
+    figure: Literal["gradient_flow", "credit"] = Field(
+        "gradient_flow", description="a diagnostics experiment's figure: per-layer gradient flow over "
+                                     "iterations (Figures 2-4) or credit against lag per rule (docs/credit.md)")
 
 
 class ExperimentSpec(_Strict):

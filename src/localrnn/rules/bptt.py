@@ -19,6 +19,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
 from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
+from localrnn.rules._credit import credit_record
 from localrnn.rules._norms import ratio_penalty
 
 __all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
@@ -78,6 +79,7 @@ def _build(options: BPTTOptions, loss: str, record: bool, cell: Cell = SRNN) -> 
             rec["omega"] = om
         if record:
             rec["dE_dh_norm"] = jnp.sqrt(jnp.sum(g_h ** 2, axis=(1, 2)))
+            rec.update(credit_record(params, batch, loss, grads, "exact", cell))
         return grads, state, rec
 
     return Rule("bptt", zero_state, step)

@@ -43,6 +43,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import Rule, RuleDef
+from localrnn.rules._credit import credit_record, lags_from_deltas
 from localrnn.rules.fa import Feedback, draw_output_feedback, output_signal, readout_error
 
 __all__ = ["EpropState", "RULE", "RFLO", "last_traces"]
@@ -122,6 +123,10 @@ def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell
             rec["learning_signal_norm"] = last * jnp.sqrt(jnp.sum(signal ** 2))
             rec["grad_Whh_norm"] = last * jnp.sqrt(jnp.sum(grads.Whh ** 2))
             rec["grad_Wxh_norm"] = last * jnp.sqrt(jnp.sum(grads.Wxh ** 2))
+            # step t's immediate terms reach the trace at T-1 weighted by keep^(T-1-t)
+            weight = jnp.power(jnp.asarray(cell.keep, x.dtype), jnp.arange(x.shape[0] - 1, -1, -1, dtype=x.dtype))
+            lags = lags_from_deltas(z_prev, x, weight[:, None, None] * signal[None], cell.drive)
+            rec.update(credit_record(params, batch, loss, grads, lags, cell))
         return grads, state, rec
 
     return Rule(name, _init(options), step)

@@ -31,6 +31,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal
 from localrnn.rules._base import Rule, RuleDef
+from localrnn.rules._credit import credit_record, lags_from_deltas
 from localrnn.rules.tptt import _gram_norms
 
 __all__ = ["FAState", "draw_output_feedback", "readout_error", "output_signal", "fa_deltas", "RULE"]
@@ -113,6 +114,7 @@ def _build(options: FAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
             rec["delta_norm"] = jnp.sqrt(jnp.sum(delta ** 2, axis=(1, 2)))
             rec["grad_Whh_norm"] = _gram_norms(z_prev, delta)
             rec["grad_Wxh_norm"] = _gram_norms(x, delta)
+            rec.update(credit_record(params, batch, loss, grads, lags_from_deltas(z_prev, x, delta, c), cell))
         return grads, state, rec
 
     return Rule("fa", _init(options), step)

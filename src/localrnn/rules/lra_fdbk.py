@@ -108,7 +108,7 @@ def lra_fdbk_core(params: Params, state: FdbkState, x: jax.Array, y: jax.Array, 
     g_b = jnp.where(above0[:, None], per_layer(g_b, p.c0), 0.0)
     return {"grad_Wxh": jnp.sum(g_xh, axis=0), "grad_Whh": jnp.sum(g_hh, axis=0),
             "grad_bh": jnp.sum(g_b, axis=0), "grad_Why": g_why, "grad_by": g_by,
-            "grad_Wxh_per_layer": g_xh, "grad_Whh_per_layer": g_hh, "hhat": hhat,
+            "grad_Wxh_per_layer": g_xh, "grad_Whh_per_layer": g_hh, "grad_bh_per_layer": g_b, "hhat": hhat,
             "local_loss": ll.ell, "target_displacement_norm": jnp.sqrt(jnp.sum(d_all ** 2, axis=(1, 2))),
             "loss": e_val}
 
@@ -126,7 +126,7 @@ def _build(options: LRAFdbkOptions, loss: str, record: bool) -> Rule:
             keep = 1.0 - jnp.asarray(hparams["feedback_decay"], dt)
             f_hh = keep * state.F_hh - jnp.asarray(hparams["feedback_lr"], dt) * grads.Whh.T
             state = state._replace(F_hh=f_hh)
-        return grads, state, layer_record(out, record)
+        return grads, state, layer_record(out, record, params, batch, loss, grads)
 
     return Rule("lra_fdbk", _init, step)
 

@@ -10,6 +10,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, final_state
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
+from localrnn.rules._credit import credit_record
 
 __all__ = ["RULE"]
 
@@ -23,7 +24,14 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
         e_val, (g_why, g_by) = jax.value_and_grad(
             lambda w, b: loss_fn(z @ w + b, y), argnums=(0, 1))(params.Why, params.by)
         zeros = jax.tree.map(jnp.zeros_like, params)
-        return zeros._replace(Why=g_why, by=g_by), state, {"loss": e_val}
+        grads = zeros._replace(Why=g_why, by=g_by)
+        rec = {"loss": e_val}
+        if record:  # no recurrent update: every cosine is 0
+            T = x.shape[0]
+            lags = (jnp.zeros((T,) + params.Whh.shape, x.dtype), jnp.zeros((T,) + params.Wxh.shape, x.dtype),
+                    jnp.zeros((T,) + params.bh.shape, x.dtype))
+            rec.update(credit_record(params, batch, loss, grads, lags, cell))
+        return grads, state, rec
 
     return Rule("readout", zero_state, step)
 

@@ -34,6 +34,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, readout
 from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules._credit import credit_record
 
 __all__ = ["RULE", "RTRLOptions", "readout_and_delta", "previous_activities", "influence_mib",
            "check_influence_size"]
@@ -112,6 +113,7 @@ def _build(options: RTRLOptions, loss: str, record: bool, cell: Cell = SRNN) -> 
         rec = {"loss": e_val}
         if record:
             rec["influence_norm"] = norms
+            rec.update(credit_record(params, batch, loss, grads, "exact", cell))
         return grads, state, rec
 
     return Rule("rtrl", zero_state, step)

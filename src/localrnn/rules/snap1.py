@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
+from localrnn.rules._credit import credit_record, lags_from_deltas
 from localrnn.rules.rtrl import previous_activities, readout_and_delta
 
 __all__ = ["RULE"]
@@ -61,6 +62,12 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
         rec = {"loss": e_val}
         if record:
             rec["influence_norm"] = norms  # the kept entries of its P_t
+            # step t's immediate terms alone reach T-1 through prod_{s > t} d_s (per unit j)
+            z_prev = previous_activities(hs)
+            d = cell.jacobian_diagonal(params.Whh, z_prev)  # (T, B, m)
+            after = jnp.cumprod(jnp.concatenate([d[1:], jnp.ones_like(d[:1])], axis=0)[::-1], axis=0)[::-1]
+            lags = lags_from_deltas(z_prev, x, after * delta[None], c)
+            rec.update(credit_record(params, batch, loss, grads, lags, cell))
         return grads, state, rec
 
     return Rule("snap1", zero_state, step)

@@ -56,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal, readout
 from localrnn.rules._base import Hparam, Rule, RuleDef
+from localrnn.rules._credit import bptt_lags, credit_record, lags_from_deltas
 
 __all__ = [
     "RULE", "TPTTOptions", "TPTTState", "RADIUS_LIMIT",
@@ -260,6 +261,10 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
             rec["grad_Wxh_norm"] = _gram_norms(x, delta)
             rec["inverse_loss"] = inv_losses
             rec["inverse_grad_norm"] = jnp.sqrt(jnp.sum(d_vhh ** 2) + jnp.sum(d_ch ** 2))
+            lags = lags_from_deltas(z_prev, x, delta)
+            if options.wxh_by_bptt:  # Wxh's update is BPTT's: its parts are BPTT's
+                lags = (lags[0], bptt_lags(params, batch, loss)[0][1], lags[2])
+            rec.update(credit_record(params, batch, loss, grads, lags))
         return grads, new_state, rec
 
     return Rule("tptt", _init(options), step, metrics=spectral_radii,

@@ -43,6 +43,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, readout
 from localrnn.rules._base import NoOptions, Rule, RuleDef
+from localrnn.rules._credit import credit_record
 
 __all__ = ["RULE", "UOROState", "EPS", "uoro_estimate", "draw_noise"]
 
@@ -140,6 +141,7 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
         if record:
             rec["u_norm"] = u_norm
             rec["theta_tilde_norm"] = tt_norm
+            rec.update(credit_record(params, batch, loss, grads, None, cell))  # no split by step
         return grads, UOROState(key), rec
 
     return Rule("uoro", _init, step)

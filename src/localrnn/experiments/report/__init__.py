@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from localrnn.experiments.report.figures import gradient_flow_figure, sensitivity_figure
+from localrnn.experiments.report.figures import credit_figure, gradient_flow_figure, sensitivity_figure
 from localrnn.experiments.report.frontier import frontier_data, frontier_figure, frontier_table, wilson
 from localrnn.experiments.report.tables import (Table, grid_table, ladder_table, mean_ci, render,
                                                 sensitivity_table)
@@ -69,13 +69,16 @@ def make_report(store, experiment: str, fmt: str = "markdown", out_dir: str = ".
     fname = os.path.join(out_dir, experiment.replace(":", "_") + ".png")
     if kind == "diagnostics":
         runs = []
-        for t in trials:
+        arm_order = [a.get("name") for a in spec.get("arms", [])]
+        for t in sorted(trials, key=lambda t: arm_order.index(t["labels"].get("arm"))
+                        if t["labels"].get("arm") in arm_order else len(arm_order)):
             if t["status"] not in ("solved", "failed", "diverged"):
                 continue
             lab = t["labels"]
             label = f"{lab.get('arm')}\n{lab.get('task')} T={lab.get('length')} seed {lab.get('seed')}"
             runs.append((label, store.records(t["trial_id"])))
-        gradient_flow_figure(runs, fname, f"{title} [{budget}]")
+        figure = credit_figure if spec.get("report", {}).get("figure") == "credit" else gradient_flow_figure
+        figure(runs, fname, f"{title} [{budget}]")
         notes = [] if runs else ["no recorded run in the store yet"]
         return Report(experiment, "figure", f"wrote {fname}", path=fname, notes=notes,
                       data=[{"trial_id": t["trial_id"], **t["labels"], "status": t["status"],

@@ -3,6 +3,9 @@
 * :func:`gradient_flow_figure` (Figures 2-4): per layer t over iterations, the
   local loss, the target displacement norm, ||grad^t Whh||, ||grad^t Wxh||, and the
   global loss; one row of panels per recorded run.
+* :func:`credit_figure` (docs/credit.md): per run, the cosine between the rule's recurrent
+  update and BPTT's gradient against the lag T-1-t, early and late in training, and the norms of
+  the rule's and BPTT's per-lag parts.
 * :func:`sensitivity_figure` (Figure 5): best accuracy against a hyper-parameter
   (lambda), one line per task, mean and 95 % CI over seeds, beside the paper's quantity,
   the relative change (acc(lambda) - acc(0)) / acc(0).
@@ -14,7 +17,7 @@ import numpy as np
 
 from localrnn.experiments.report.tables import sensitivity_data
 
-__all__ = ["gradient_flow_figure", "sensitivity_figure"]
+__all__ = ["gradient_flow_figure", "credit_figure", "sensitivity_figure"]
 
 _PANELS = [("local_loss", "local loss $L_t$"), ("target_displacement_norm", r"$\|\Delta h_t\|$"),
            ("grad_Whh_norm", r"$\|\nabla^t W_{hh}\|$"), ("grad_Wxh_norm", r"$\|\nabla^t W_{xh}\|$"),
@@ -71,6 +74,60 @@ def gradient_flow_figure(runs: list[tuple[str, dict[str, tuple[np.ndarray, np.nd
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def credit_figure(runs: list[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]], path: str,
+                  title: str = "") -> str:
+    """One column per run: top, ``credit_cosine`` against the lag T-1-t (mean over the first and over
+    the last quarter of the records; the overall cosine in the legend); bottom, ``credit_norm`` and
+    ``bptt_credit_norm`` against the lag (log scale, same two windows). Writes ``path``."""
+    plt = _plt()
+    n = max(1, len(runs))
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(3.6 * cols, 5.2 * rows), squeeze=False)
+    for k, (label, recs) in enumerate(runs):
+        ax_cos, ax_norm = axes[2 * (k // cols), k % cols], axes[2 * (k // cols) + 1, k % cols]
+        ax_cos.set_title(label, fontsize=8)
+        if "credit_cosine" not in recs:
+            ax_cos.text(0.5, 0.5, "no credit record", ha="center", va="center", transform=ax_cos.transAxes)
+            continue
+        its, cos = recs["credit_cosine"]
+        overall = recs.get("credit_cosine_overall", (its, np.full(len(its), np.nan)))[1]
+        lags = np.arange(cos.shape[1])[::-1]  # record index t -> lag T-1-t
+        q = max(1, len(its) // 4)
+        for window, style, name in ((slice(0, q), "--", "early"), (slice(-q, None), "-", "late")):
+            span = f"it {its[window][0]}-{its[window][-1]}"
+            ov = np.nanmean(overall[window])
+            if np.all(np.isnan(cos[window])):
+                ax_cos.axhline(ov, ls=style, color="C0", label=f"{name} ({span}): overall only, {ov:+.2f}")
+            else:
+                ax_cos.plot(lags, np.nanmean(cos[window], axis=0), style, color="C0", marker=".",
+                            label=f"{name} ({span}), overall {ov:+.2f}")
+            for key, color, who in (("credit_norm", "C0", "rule"), ("bptt_credit_norm", "k", "BPTT")):
+                if key in recs and not np.all(np.isnan(recs[key][1][window])):
+                    vals = np.nanmean(recs[key][1][window], axis=0)
+                    ax_norm.plot(lags, np.where(vals > 0, vals, np.nan), style, color=color,
+                                 label=f"{who}, {name}")
+        ax_cos.axhline(0.0, color="grey", lw=0.5)
+        ax_cos.set_ylim(-1.05, 1.05)
+        ax_cos.set_xlabel("lag T-1-t (steps before the output)")
+        ax_cos.set_ylabel("cosine with BPTT's part")
+        ax_cos.legend(fontsize=6)
+        if ax_norm.get_legend_handles_labels()[0]:
+            ax_norm.set_yscale("log")
+            ax_norm.legend(fontsize=6)
+        ax_norm.set_xlabel("lag T-1-t (steps before the output)")
+        ax_norm.set_ylabel("norm of the part at that lag")
+    for k in range(n, rows * cols):
+        axes[2 * (k // cols), k % cols].axis("off")
+        axes[2 * (k // cols) + 1, k % cols].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

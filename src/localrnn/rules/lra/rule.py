@@ -27,6 +27,7 @@ import numpy as np
 from localrnn.losses import global_loss
 from localrnn.model import Params
 from localrnn.rules._base import Rule, RuleDef, zero_state
+from localrnn.rules._credit import credit_record
 from localrnn.rules.lra._math import local_loss_parts, normalize
 from localrnn.rules.lra._pass import Pass, forward_pass
 from localrnn.rules.lra.options import HPARAMS, LRAOptions
@@ -144,7 +145,7 @@ def _build(options: LRAOptions, loss: str, record: bool) -> Rule:
         out = lra_core(params, x, y, hparams, options, loss)
         grads = Params(Wxh=out["grad_Wxh"], Whh=out["grad_Whh"], bh=out["grad_bh"],
                        Why=out["grad_Why"], by=out["grad_by"])
-        return grads, state, layer_record(out, record)
+        return grads, state, layer_record(out, record, params, batch, loss, grads)
 
     return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
 
@@ -158,11 +159,14 @@ RULE = RuleDef(
 )
 
 
-def layer_record(out: dict, record: bool) -> dict:
+def layer_record(out: dict, record: bool, params: Params, batch, loss: str, grads: Params) -> dict:
     """The step's record from a target-based pass's outputs: the loss, and with ``record`` the
-    per-layer local loss, target displacement norm and Frobenius norms of the Whh, Wxh updates."""
+    per-layer local loss, target displacement norm, Frobenius norms of the Whh, Wxh updates and the
+    credit cosines of the per-layer updates against BPTT's parts (localrnn.rules._credit)."""
     rec = {"loss": out["loss"]}
     if record:
+        lags = (out["grad_Whh_per_layer"], out["grad_Wxh_per_layer"], out["grad_bh_per_layer"])
+        rec.update(credit_record(params, batch, loss, grads, lags))
         rec["local_loss"] = out["local_loss"]
         rec["target_displacement_norm"] = out["target_displacement_norm"]
         rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))
