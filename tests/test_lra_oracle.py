@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from oracles.lra_literal import lra_literal, small_problem  # noqa: E402
 
 from localrnn.rules import make_rule  # noqa: E402
+from localrnn.rules._credit import CREDIT_KEYS  # noqa: E402
 from localrnn.rules.lra import REFERENCE_SETTINGS, LRAOptions, lra_core  # noqa: E402
 
 SECTION7 = ["local_grads", "inner_reference", "normalization", "layer_loss", "regularizer"]
@@ -132,7 +133,7 @@ def test_rule_step_and_record_match_oracle():
         want = jnp.sqrt(jnp.sum(slow[f"grad_{name}_per_layer"] ** 2, axis=(1, 2)))
         np.testing.assert_allclose(rec[f"grad_{name}_norm"], want, rtol=0, atol=1e-10)
     assert set(rec) == {"loss", "local_loss", "target_displacement_norm", "grad_Whh_norm",
-                        "grad_Wxh_norm"}
+                        "grad_Wxh_norm", *CREDIT_KEYS}
     # record off: only the loss
     rule_off = make_rule("lra", "cross_entropy", record=False, hparams=point, inner_steps=3)
     _, _, rec_off = rule_off.step(params, (), (x, y), point)

@@ -32,7 +32,8 @@ import jax
 import jax.numpy as jnp
 
 from localrnn.cells import SRNN, Cell
-from localrnn.model import Params
+from localrnn.model import Params, hidden_states
+from localrnn.rules._gradient import loss_and_hidden_grads
 
 __all__ = ["lags_from_deltas", "bptt_lags", "credit_record", "cosine", "previous", "CREDIT_KEYS"]
 
@@ -56,8 +57,6 @@ def lags_from_deltas(z_prev: jax.Array, x: jax.Array, delta: jax.Array, scale=1.
 
 def bptt_lags(params: Params, batch, loss: str, cell: Cell = SRNN) -> tuple[Lags, jax.Array]:
     """BPTT's per-step parts G_t and its whole recurrent gradient on ``batch`` (flat)."""
-    from localrnn.rules.bptt import loss_and_hidden_grads  # bptt records credit with this module
-
     x = batch[0]
     _, grads, g_h = loss_and_hidden_grads(params, batch, loss, cell)
     hs_z = _activities(params, x, cell)
@@ -65,8 +64,6 @@ def bptt_lags(params: Params, batch, loss: str, cell: Cell = SRNN) -> tuple[Lags
 
 
 def _activities(params: Params, x: jax.Array, cell: Cell) -> jax.Array:
-    from localrnn.model import hidden_states
-
     return jnp.tanh(hidden_states(params, x, cell=cell))
 
 

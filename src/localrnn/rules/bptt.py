@@ -16,41 +16,13 @@ import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from localrnn.cells import SRNN, Cell
-from localrnn.losses import global_loss
-from localrnn.model import Params, readout
+from localrnn.model import Params
 from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record
+from localrnn.rules._gradient import _hidden_states_perturbed, loss_and_hidden_grads
 from localrnn.rules._norms import ratio_penalty
 
-__all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]
-
-
-def _hidden_states_perturbed(params: Params, x: jax.Array, eps: jax.Array, cell: Cell = SRNN) -> jax.Array:
-    """Pre-activations of ``cell`` with ``eps_t`` added to ``h_t``: d/d eps_t gives dE/dh_t."""
-    u = x @ params.Wxh + params.bh
-    h0 = cell.first(u[0]) + eps[0]
-
-    def step(h_prev, inp):
-        u_t, e_t = inp
-        h = cell.step(params.Whh, h_prev, u_t) + e_t
-        return h, h
-
-    _, hs = jax.lax.scan(step, h0, (u[1:], eps[1:]))
-    return jnp.concatenate([h0[None], hs], axis=0)
-
-
-def loss_and_hidden_grads(params: Params, batch, loss: str = "cross_entropy", cell: Cell = SRNN):
-    """``E``, ``dE/dparams`` and ``dE/dh_t`` for all t (T, B, m) in one backward pass, on ``cell``."""
-    x, y = batch
-    loss_fn = global_loss(loss)
-    eps = jnp.zeros(x.shape[:2] + params.Whh.shape[:1], x.dtype)
-
-    def objective(p, e):
-        hs = _hidden_states_perturbed(p, x, e, cell)
-        return loss_fn(readout(p, hs[-1]), y)
-
-    e_val, (g_params, g_h) = jax.value_and_grad(objective, argnums=(0, 1))(params, eps)
-    return e_val, g_params, g_h
+__all__ = ["pascanu_omega", "loss_and_hidden_grads", "RULE"]  # loss_and_hidden_grads: from _gradient
 
 
 def pascanu_omega(params: Params, x: jax.Array, dE_dh: jax.Array, cell: Cell = SRNN) -> jax.Array:
