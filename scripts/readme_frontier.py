@@ -8,7 +8,9 @@ Blocks (between <!-- NAME:BEGIN --> and <!-- NAME:END --> in README.md):
   and task so far;
 * FRONTIER: `localrnn report frontier --store results/frontier.jsonl` (table; the figure is written
   to docs/frontier_study.png);
-* PAPER-PROTOCOL: `localrnn report paper_protocol --store results/paper_protocol.jsonl`.
+* PAPER-PROTOCOL: `localrnn report paper_protocol --store results/paper_protocol.jsonl`;
+* CREDIT: the late-training credit per lag of every rule from results/credit.jsonl (the figure,
+  `localrnn report credit --store results/credit.jsonl`, is written to docs/credit_study.png).
 
 An export that does not exist yet gives a block that says so and names the command that makes it.
 ``--check`` exits 1 if README.md is not what the exports give (nothing is written).
@@ -83,11 +85,55 @@ def _report(export: str, name: str, command: str, figure: str | None = None) -> 
     return text.rstrip()
 
 
+CREDIT_LAGS = (0, 2, 5, 10, 15)
+
+
+def _credit() -> str:
+    path = RESULTS / "credit.jsonl"
+    if not path.exists():
+        return "Not run yet: `localrnn sweep experiments/credit.toml --budget study`."
+    import numpy as np
+
+    with open_store(str(path)) as st:
+        exp = next(e for e in st.experiments() if e.startswith("credit:"))
+        spec = tomllib.loads((ROOT / "experiments" / "credit.toml").read_text())
+        order = [a["name"] for a in spec["arms"]]
+        trials = sorted(st.trials(exp), key=lambda t: order.index(t["labels"]["arm"]))
+        head = " | ".join(f"lag {lag}" for lag in CREDIT_LAGS)
+        lines = [f"Late in training (mean over the last quarter of the records), `{exp}`: cosine of the rule's "
+                 "part with BPTT's at each lag, and in brackets the ratio of their norms ||U_t|| / ||G_t||.", "",
+                 f"| rule | overall cosine | {head} | final accuracy (%) |",
+                 "|---|---|" + "---|" * len(CREDIT_LAGS) + "---|"]
+        for t in trials:
+            rec = st.records(t["trial_id"])
+            its, cos = rec["credit_cosine"]
+            q = slice(-max(1, len(its) // 4), None)
+            overall = float(np.nanmean(rec["credit_cosine_overall"][1][q]))
+            T = cos.shape[1]
+            cells = []
+            for lag in CREDIT_LAGS:
+                if np.all(np.isnan(cos[q, T - 1 - lag])):  # UORO: no split by lag
+                    cells.append("-")
+                    continue
+                c = float(np.nanmean(cos[q, T - 1 - lag]))
+                u = float(np.nanmean(rec["credit_norm"][1][q, T - 1 - lag]))
+                g = float(np.nanmean(rec["bptt_credit_norm"][1][q, T - 1 - lag]))
+                cells.append(f"{c:+.2f} ({u / g:.0e})")
+            acc = 100 * (t["best_accuracy"] or 0.0)
+            lines.append(f"| {t['labels']['arm']} | {overall:+.2f} | {' | '.join(cells)} | {acc:.2f} |")
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = make_report(st, exp, "markdown", tmp)
+            if rep.path and _WRITE_FIGURES:
+                shutil.copyfile(rep.path, ROOT / "docs" / "credit_study.png")
+    return "\n".join(lines) + "\n\n![credit against lag](docs/credit_study.png)"
+
+
 def blocks() -> dict[str, str]:
     return {
         "FRONTIER-SELECTION": _selection(),
         "FRONTIER": _report("frontier.jsonl", "frontier", "localrnn frontier experiments/frontier.toml --budget study "
                             "--executor process", "frontier_study.png"),
+        "CREDIT": _credit(),
         "PAPER-PROTOCOL": _report("paper_protocol.jsonl", "paper_protocol", "localrnn sweep "
                                   "experiments/paper_protocol.toml --budget paper --executor process"),
     }
