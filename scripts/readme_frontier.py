@@ -75,11 +75,18 @@ def _report(export: str, name: str, command: str, figure: str | None = None) -> 
         exp = next((e for e in st.experiments() if e.startswith(name + ":")), None)
         if exp is None:
             return f"{path.relative_to(ROOT)} holds no {name} experiment yet: `{command}`."
+        trials = st.trials(exp)
+        done = sum(t["status"] in ("solved", "failed", "diverged") for t in trials)
+        progress = (None if done == len(trials) else
+                    f"**In progress:** {done} of {len(trials)} trials of `{exp}` complete in "
+                    f"{path.relative_to(ROOT)}; the cells below are partial (a cell's best is over the trials done).")
         with tempfile.TemporaryDirectory() as tmp:
             rep = make_report(st, exp, "markdown", tmp)
             if figure and rep.path and _WRITE_FIGURES:
                 shutil.copyfile(rep.path, ROOT / "docs" / figure)
     text = rep.text.split("\nwrote ")[0].rstrip() + "\n"
+    if progress:
+        text = progress + "\n\n" + text
     if figure and rep.path:
         text += f"\n![{name}](docs/{figure})\n"
     return text.rstrip()
