@@ -33,6 +33,7 @@ F_y = Why^T there it equals the symmetric rule.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -43,7 +44,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import Rule, RuleDef
-from localrnn.rules._credit import credit_record, lags_from_deltas
+from localrnn.rules._credit import credit_record, lags_from_deltas, previous
 from localrnn.rules.fa import Feedback, draw_output_feedback, output_signal, readout_error
 
 __all__ = ["EpropState", "RULE", "RFLO", "last_traces"]
@@ -97,14 +98,7 @@ def _init(options: EpropOptions):
     return init
 
 
-def _builder(name: str):
-    def build(options: EpropOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
-        return _build(name, options, loss, record, cell)
-
-    return build
-
-
-def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell) -> Rule:
+def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     loss_fn = global_loss(loss)
 
     def step(params: Params, state: EpropState, batch, hparams):
@@ -112,7 +106,7 @@ def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell
         z = jnp.tanh(hidden_states(params, x, cell=cell))
         e_val, g, g_why, g_by = readout_error(params, z[-1], y, loss_fn)
         signal = output_signal(params, g, z[-1], state.F_y)  # l (B, m), at T-1 only
-        z_prev = jnp.concatenate([jnp.zeros_like(z[:1]), z[:-1]], axis=0)  # z_{t-1}, z_{-1} = 0
+        z_prev = previous(z)  # z_{t-1}, z_{-1} = 0
         p_z, p_x, p_1 = last_traces(cell, z_prev, x)
         grads = Params(Wxh=p_x.T @ signal, Whh=p_z.T @ signal, bh=p_1 * jnp.sum(signal, axis=0),
                        Why=g_why, by=g_by)
@@ -138,7 +132,7 @@ RULE = RuleDef(
             "last step's learning signal",
     options=EpropOptions,
     hparams={},
-    build=_builder("eprop"),
+    build=functools.partial(_build, "eprop"),
     cells=("srnn", "leaky"),
 )
 
@@ -147,6 +141,6 @@ RFLO = RuleDef(
     summary="RFLO (Murray 2019): e-prop with random feedback by default; leaky traces on the leaky cell",
     options=RFLOOptions,
     hparams={},
-    build=_builder("rflo"),
+    build=functools.partial(_build, "rflo"),
     cells=("srnn", "leaky"),
 )

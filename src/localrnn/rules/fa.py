@@ -31,7 +31,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal
 from localrnn.rules._base import Rule, RuleDef
-from localrnn.rules._credit import credit_record, lags_from_deltas
+from localrnn.rules._credit import credit_record, lags_from_deltas, previous
 from localrnn.rules.tptt import _gram_norms
 
 __all__ = ["FAState", "draw_output_feedback", "readout_error", "output_signal", "fa_deltas", "RULE"]
@@ -110,7 +110,7 @@ def _build(options: FAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
                        bh=c * jnp.sum(delta, axis=(0, 1)), Why=g_why, by=g_by)
         rec = {"loss": e_val}
         if record:
-            z_prev = jnp.concatenate([jnp.zeros_like(z[:1]), z[:-1]], axis=0)
+            z_prev = previous(z)
             rec["delta_norm"] = jnp.sqrt(jnp.sum(delta ** 2, axis=(1, 2)))
             rec["grad_Whh_norm"] = _gram_norms(z_prev, delta)
             rec["grad_Wxh_norm"] = _gram_norms(x, delta)

@@ -34,7 +34,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, readout
 from localrnn.rules._base import Rule, RuleDef, zero_state
-from localrnn.rules._credit import credit_record
+from localrnn.rules._credit import credit_record, previous
 
 __all__ = ["RULE", "RTRLOptions", "readout_and_delta", "previous_activities", "influence_mib",
            "check_influence_size"]
@@ -54,7 +54,7 @@ def readout_and_delta(params: Params, h_last: jax.Array, y: jax.Array, loss: str
 
 def previous_activities(hs: jax.Array) -> jax.Array:
     """``z_{t-1}`` for t = 0 .. T-1, shape (T, B, m), with ``z_{-1} = 0``."""
-    return jnp.concatenate([jnp.zeros_like(hs[:1]), jnp.tanh(hs[:-1])], axis=0)
+    return previous(jnp.tanh(hs))
 
 
 def influence_mib(batch: int, n_in: int, n_hidden: int, itemsize: int) -> float:

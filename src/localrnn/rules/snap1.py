@@ -54,7 +54,8 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
         p0 = (jnp.zeros((B,) + params.Whh.shape, params.Whh.dtype),
               jnp.zeros((B,) + params.Wxh.shape, params.Wxh.dtype),
               jnp.zeros((B,) + params.bh.shape, params.bh.dtype))
-        (p_hh, p_xh, p_b), norms = jax.lax.scan(advance, p0, (previous_activities(hs), x))
+        z_prev = previous_activities(hs)
+        (p_hh, p_xh, p_b), norms = jax.lax.scan(advance, p0, (z_prev, x))
         e_val, g_why, g_by, delta = readout_and_delta(params, hs[-1], y, loss)
         grads = Params(Wxh=jnp.einsum("bj,bij->ij", delta, p_xh),
                        Whh=jnp.einsum("bj,bij->ij", delta, p_hh),
@@ -63,7 +64,6 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
         if record:
             rec["influence_norm"] = norms  # the kept entries of its P_t
             # step t's immediate terms alone reach T-1 through prod_{s > t} d_s (per unit j)
-            z_prev = previous_activities(hs)
             d = cell.jacobian_diagonal(params.Whh, z_prev)  # (T, B, m)
             after = jnp.cumprod(jnp.concatenate([d[1:], jnp.ones_like(d[:1])], axis=0)[::-1], axis=0)[::-1]
             lags = lags_from_deltas(z_prev, x, after * delta[None], c)

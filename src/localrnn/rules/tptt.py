@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, orthogonal, readout
 from localrnn.rules._base import Hparam, Rule, RuleDef
-from localrnn.rules._credit import bptt_lags, credit_record, lags_from_deltas
+from localrnn.rules._credit import bptt_lags, credit_record, lags_from_deltas, previous
 
 __all__ = [
     "RULE", "TPTTOptions", "TPTTState", "RADIUS_LIMIT",
@@ -219,7 +219,7 @@ def _build(options: TPTTOptions, loss: str, record: bool) -> Rule:
 
         # 2. inverse update on (noise-corrupted) previous states
         key, k_noise = jax.random.split(state.key)
-        z_prev = jnp.concatenate([jnp.zeros_like(z[:1]), z[:-1]], axis=0)
+        z_prev = previous(z)
         if options.noise:
             c_prev = z_prev + hp["sigma"] * jax.random.normal(k_noise, z.shape, dtype)
             f = jnp.tanh(c_prev @ params.Whh + xw + params.bh)
