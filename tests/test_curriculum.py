@@ -20,8 +20,11 @@ def _spec(lr=0.1, max_length=20, **curriculum):
 def test_bptt_climbs_to_max_length_warm_started_then_resume_runs_nothing(tmp_path):
     path = str(tmp_path / "s.db")
     with Store(path) as st:
-        s = run_curriculum(st, _spec(), "quick", LocalExecutor())
+        lines = []
+        s = run_curriculum(st, _spec(), "quick", LocalExecutor(), progress=lines.append)
         assert s.warm_start and len(s.ladders) == 1
+        # progress as each rung's jobs finish, then one line per ladder step
+        assert lines[0] == "rung T=10: 1/1 trials done" and "rung T=20: 1/1 trials done" in lines, lines
         steps = next(iter(s.ladders.values()))
         assert [x["length"] for x in steps] == [10, 20]  # stops at max_length
         assert all(x["status"] == "solved" for x in steps), [(x["length"], x["status"], x["best_accuracy"], x["iterations"]) for x in steps]

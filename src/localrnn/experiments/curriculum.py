@@ -82,7 +82,10 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
         done = store.complete_ids(tid for _, tid, _, _ in items)  # walked again, not rerun: no state needed
         runs = [(tid, t, _warm_start(store, active[key]["parent"]) if warm and tid not in done else None)
                 for key, tid, t, _ in items]
-        ran = run_trials(store, runs, executor, keep_state=warm, max_group=max_group)
+        lengths = sorted({active[key]["length"] for key, _, _, _ in items})
+        report = None if progress is None else (
+            lambda done, total, at="/".join(map(str, lengths)): progress(f"rung T={at}: {done}/{total} trials done"))
+        ran = run_trials(store, runs, executor, keep_state=warm, max_group=max_group, progress=report)
         summary.ran += len(ran)
         for key, tid, t, _ in items:
             lad = active[key]
