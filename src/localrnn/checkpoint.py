@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import zipfile
 from typing import Any, Sequence
 
 import jax
@@ -16,7 +18,7 @@ import numpy as np
 
 from localrnn.results import RunResult
 
-__all__ = ["save", "load", "load_live", "exists"]
+__all__ = ["save", "load", "load_live", "exists", "read_params"]
 
 _FORMAT = 1
 _RESULT_FIELDS = ("status", "best_accuracy", "best_iteration", "iterations", "stale", "stop_reason",
@@ -35,6 +37,7 @@ def save(path: str, state: Any, results: Sequence[Any], elapsed: Sequence[float]
     meta = {
         "format": _FORMAT,
         "run_ids": [r.config.run_id() for r in results],
+        "configs": [r.config.model_dump(mode="json") for r in results],
         "results": [{f: getattr(r, f) for f in _RESULT_FIELDS} for r in results],
         "elapsed": list(elapsed),
     }
@@ -84,3 +87,23 @@ def load_live(path: str) -> list[int] | None:
     """The configs a checkpoint's program was still training (None: all of them)."""
     with np.load(path, allow_pickle=False) as data:
         return json.loads(str(data["meta"])).get("live")
+
+
+def read_params(path: str) -> tuple[list[dict] | None, list[str], list[dict[str, np.ndarray]]]:
+    """``(configs, run_ids, params)`` of every config in a checkpoint, without a template: the
+    configs as dicts (None for a checkpoint written before they were kept) and each config's
+    parameters ``{field: array}`` (the state's first leaves are its Params, in field order).
+    ValueError when ``path`` is not a checkpoint this module wrote."""
+    from localrnn.model import Params
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != _FORMAT:
+                raise ValueError(f"unsupported format {meta.get('format')!r}")
+            leaves = [data[f"leaf_{i:04d}"] for i in range(len(Params._fields))]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path} is not a localrnn checkpoint ({e})") from None
+    n = len(meta["run_ids"])
+    params = [{f: a[i] for f, a in zip(Params._fields, leaves)} for i in range(n)]
+    return meta.get("configs"), meta["run_ids"], params

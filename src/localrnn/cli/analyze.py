@@ -1,0 +1,168 @@
+"""``localrnn analyze RUN``: the measures of docs/analysis.md on a stored run or a checkpoint file,
+the verdict in words, and (``--out``) one figure per measure plus ``analysis.json``.
+
+Bad input (an unknown trial, a missing or unreadable file, a bad option value) is one line on
+stderr, exit code 2, before anything is computed or written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from localrnn.cli.app import UsageError, app
+from localrnn.cli.experiments import StoreOpt, _read_store, _store_path
+
+
+def _check_out(out: str) -> None:
+    """``--out``: a writable folder, or a new one inside a writable folder (checked, not created)."""
+    path = os.path.abspath(out)
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out: {out} cannot be written or created ({probe} is not a writable folder); "
+                         "allowed: a writable folder, or a new folder inside one")
+
+
+def _from_checkpoint(path: str, index: int, store: str | None):
+    """``(params, config, note)`` of config ``index`` of the checkpoint at ``path``."""
+    from localrnn.checkpoint import read_params
+    from localrnn.config import TrainConfig
+
+    try:
+        configs, run_ids, params = read_params(path)
+    except ValueError as e:
+        raise UsageError(f"RUN: {e}") from None
+    n = len(run_ids)
+    if not 0 <= index < n:
+        raise UsageError(f"--config: the checkpoint holds {n} config(s); allowed: 0 .. {n - 1}, got {index}")
+    if configs is not None:
+        config = TrainConfig(**configs[index])
+    else:  # written before checkpoints kept their configs: the store may know the run
+        found = []
+        if store is not None or os.path.exists(_store_path(None)):
+            with _read_store(_store_path(store)) as st:
+                found = st.trials(run_id=run_ids[index])
+        if not found:
+            raise UsageError(f"RUN: checkpoint {path} does not record its configs and no trial with run id "
+                             f"{run_ids[index]} is in the store; allowed: a checkpoint written by this version, or "
+                             "--store with that trial")
+        config = TrainConfig(**found[0]["config"])
+    note = (f"checkpoint {path}: {n} config(s); analyzing config {index}"
+            + (" (the first; --config picks another)" if index == 0 and n > 1 else ""))
+    return params[index], config, note, None, None
+
+
+def _from_store(run: str, store: str | None):
+    """``(params, config, note, records, rule_state)`` of the stored trial ``run``."""
+    from localrnn.config import TrainConfig
+
+    path = _store_path(store)
+    with _read_store(path) as st:
+        trial = st.trial(run)
+        if trial is None:
+            raise UsageError(f"RUN: no trial {run!r} in {path} and no file of that name; allowed: a trial id "
+                             "(`localrnn runs` lists them) or a checkpoint file")
+        state = st.final_state(run)
+        if state is None:
+            raise UsageError(f"RUN: trial {run} has no stored parameters in {path} (only runs kept as warm "
+                             "starts keep them); allowed: a trial with stored parameters, or a checkpoint file")
+        records = st.records(run)
+    note = f"trial {run} from {path}: {trial['status']}, best accuracy {100 * (trial['best_accuracy'] or 0):.2f}%"
+    return state["params"], TrainConfig(**trial["config"]), note, records, state["rule_state"]
+
+
+def _summary(r: dict) -> str:
+    """The key numbers of each measure, one line each."""
+    m, g, s, a = r["memory"], r["gradient_flow"], r["sensitivity"], r["attractors"]
+    T = len(r["t"])
+    lines = [
+        f"memory: rho(Whh) {m['W_radius']:.3g}, sigma_max(Whh) {m['W_sigma_max']:.3g}; "
+        f"||dh_(T-1)/dh_0|| median {m['state_jacobian_norm']['median'][0]:.3g}, max "
+        f"{m['state_jacobian_norm']['max'][0]:.3g}; rho(D_t) median over t and samples "
+        f"{_nanmedian(m['D_radius']['median']):.3g}",
+        f"gradient flow: ||dE/dh_t|| median {g['hidden_grad_norm']['median'][-1]:.3g} at lag 0, "
+        f"{g['hidden_grad_norm']['median'][0]:.3g} at lag {T - 1}; at the first marker (median t "
+        f"{g['first_marker_median']:.0f}) {g['marker_ratio_median']:.3g} of lag 0's (median over samples)",
+        f"sensitivity: ||dh_t/dtheta_rec||_F mean {s['influence_norm_mean'][0]:.3g} at t=0, "
+        f"{s['influence_norm_mean'][-1]:.3g} at t={T - 1} ({s['method']})",
+        "attractors: " + "; ".join(f"{n}: {v['n_stable']} stable of {v['n_fixed']}" for n, v in a["inputs"].items())
+        + (f" (classes: {a['classes']})" if a["classes"] is not None else " (regression: no classes)"),
+    ]
+    if r.get("credit"):
+        lines.append(f"credit: the rule's per-lag cosine with BPTT at the first marker "
+                     f"{r['credit']['cosine_at_first_marker']:.3g} (iteration {r['credit']['iteration']})")
+    if r.get("smoothness"):
+        sm = r["smoothness"]
+        lines.append(f"smoothness: top Hessian eigenvalue {sm['top_eigenvalues'][0]:.4g} (2/alpha = "
+                     f"{2 / sm['lr']:.4g}); one update changed E by {sm['loss_jumps'][0]:+.3g} from "
+                     f"{sm['losses'][0]:.3g}")
+    return "\n".join(lines)
+
+
+def _nanmedian(v) -> float:
+    import numpy as np
+
+    a = np.asarray([np.nan if x is None else x for x in v], float)
+    return float(np.nanmedian(a)) if np.any(np.isfinite(a)) else float("nan")
+
+
+@app.command()
+def analyze(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="a trial id in the store (`localrnn runs`), or a "
+                                       "checkpoint file (`localrnn train --checkpoint`)")],
+    store: StoreOpt = None,
+    config: Annotated[int, typer.Option("--config", help="a checkpoint's config to analyze, 0-based "
+                                        "(default 0, the first)")] = 0,
+    out: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="write one figure per measure and "
+                                               "analysis.json here")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="validation samples for the per-sample "
+                                         "measures")] = 100,
+    hessian: Annotated[bool, typer.Option("--hessian", help="also the top Hessian eigenvalue on 1,000 samples and "
+                                          "the loss jump of one update (costly)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the measures as JSON")] = False,
+) -> None:
+    """Why a rule fails at a length: memory, gradient flow, sensitivity, attractors (and, with --hessian,
+    smoothness) of a trained network, and the verdict (docs/analysis.md)."""
+    if samples < 1:
+        raise UsageError(f"--samples: must be an integer >= 1, got {samples}")
+    if out is not None:
+        _check_out(out)
+    if os.path.isfile(run):
+        params, cfg, note, records, rule_state = _from_checkpoint(run, config, store)
+    elif os.sep in run or run.endswith((".npz", ".ckpt")):
+        raise UsageError(f"RUN: no checkpoint file {run}; allowed: an existing checkpoint file or a trial id")
+    else:
+        if config != 0:
+            raise UsageError("--config: only for a checkpoint file; a trial is one config")
+        params, cfg, note, records, rule_state = _from_store(run, store)
+    try:
+        from localrnn.analysis import analyze as measure
+
+        result = measure(params, cfg, samples=samples, hessian=hessian, records=records, rule_state=rule_state)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    result["source"] = note
+    if out is not None:
+        from localrnn.analysis.figures import write_figures
+
+        os.makedirs(out, exist_ok=True)
+        result["figures"] = [os.path.basename(p) for p in write_figures(result, out)]
+        with open(os.path.join(out, "analysis.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    if as_json:
+        print(json.dumps(result))
+        return
+    from localrnn.analysis.verdict import Verdict
+
+    v = result["verdict"]
+    print(note)
+    print(f"{cfg.rule} on {cfg.task} T={cfg.length} ({cfg.cell}, m={cfg.hidden}), {samples} validation samples")
+    print(_summary(result))
+    print(Verdict(tuple(v["names"]), tuple(v["reasons"])).text())
+    if out is not None:
+        print(f"wrote {', '.join(result['figures'])} and analysis.json to {out}")

@@ -1,0 +1,94 @@
+"""``localrnn analyze``: on a checkpoint written by ``localrnn train`` and on the same run in a results
+store; bad input is one line on stderr, exit code 2, nothing written."""
+
+import json
+
+import pytest
+
+from localrnn.checkpoint import read_params
+from localrnn.cli import main
+from localrnn.config import TrainConfig
+
+TRAIN = ["train", "--task", "temporal-order", "--length", "10", "--hidden", "4", "--max-iters", "10",
+         "--val-every", "10", "--val-size", "50", "--batch", "5"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A checkpoint from a short ``localrnn train`` and a store holding its run as a trial with its
+    final parameters (how a curriculum keeps them)."""
+    from localrnn.experiments.store import Store
+
+    folder = tmp_path_factory.mktemp("analyze")
+    ckpt = folder / "run.ckpt"
+    with pytest.raises(SystemExit) as exc:
+        main(TRAIN + ["--checkpoint", str(ckpt)])
+    assert exc.value.code == 0
+    configs, run_ids, params = read_params(str(ckpt))
+    cfg = TrainConfig(**configs[0])
+    assert run_ids == [cfg.run_id()]
+    db = folder / "s.db"
+    with Store(str(db)) as st:
+        st.register_trials("t", [(cfg.run_id(), cfg, {}, None), ("noparams", cfg, {}, None)])
+        done = {"status": "failed", "best_accuracy": 0.3, "best_iteration": 10, "iterations": 10, "seconds": 1.0,
+                "history": []}
+        st.write_results([(cfg.run_id(), done, {"params": params[0], "rule_state": []}),
+                          ("noparams", done, None)])
+    return ckpt, db, cfg.run_id()
+
+
+def _run(capsys, *argv):
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_analyze_a_checkpoint_writes_figures_and_json(trained, tmp_path, capsys):
+    ckpt, _, _ = trained
+    out = tmp_path / "figs"
+    code, text, err = _run(capsys, "analyze", str(ckpt), "--samples", "5", "--out", str(out))
+    assert code == 0, err
+    assert "analyzing config 0" in text and "verdict: " in text and "vanishing below 1e-06" in text
+    assert "rough loss: not checked" in text
+    assert sorted(p.name for p in out.iterdir()) == ["analysis.json", "attractors.png", "gradient_flow.png",
+                                                     "memory.png", "sensitivity.png"]
+    result = json.loads((out / "analysis.json").read_text())
+    assert result["samples"] == 5 and len(result["t"]) == 10
+    assert result["attractors"]["classes"] == 4 and set(result["attractors"]["inputs"]) == {
+        "zero", "symbol 2", "symbol 3", "symbol 4", "symbol 5", "mean"}
+
+
+def test_analyze_a_stored_trial_as_json(trained, capsys):
+    _, db, trial = trained
+    code, text, err = _run(capsys, "analyze", trial, "--store", str(db), "--samples", "5", "--json")
+    assert code == 0, err
+    result = json.loads(text)
+    assert result["source"].startswith(f"trial {trial}") and result["verdict"]["names"]
+    assert result["sensitivity"]["method"] == "exact (forward mode)"
+
+
+@pytest.mark.parametrize("args,start", [
+    (["nope"], "RUN: no trial 'nope' in "),
+    (["noparams"], "RUN: trial noparams has no stored parameters"),
+    (["missing/run.ckpt"], "RUN: no checkpoint file missing/run.ckpt"),
+    (["{notckpt}"], "RUN: {notckpt} is not a localrnn checkpoint"),
+    (["{ckpt}", "--config", "1"], "--config: the checkpoint holds 1 config(s); allowed: 0 .. 0, got 1"),
+    (["{ckpt}", "--samples", "0"], "--samples: must be an integer >= 1, got 0"),
+    (["{trial}", "--config", "2"], "--config: only for a checkpoint file"),
+    (["{ckpt}", "--out", "{notckpt}/figs"], "--out: "),
+])
+def test_bad_input_is_one_line_exit_2_nothing_written(trained, tmp_path, capsys, monkeypatch, args, start):
+    ckpt, db, trial = trained
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "not.ckpt").write_text("hello")
+    subs = {"{ckpt}": str(ckpt), "{trial}": trial, "{notckpt}": str(tmp_path / "not.ckpt")}
+    fill = lambda s: [s := s.replace(k, v) for k, v in subs.items()][-1]  # noqa: E731
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = _run(capsys, "analyze", *[fill(a) for a in args], "--store", str(db), "--out",
+                          str(tmp_path / "figs")) if "--out" not in args else \
+        _run(capsys, "analyze", *[fill(a) for a in args], "--store", str(db))
+    assert (code, out) == (2, "")
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {fill(start)}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
