@@ -61,9 +61,11 @@ def test_analyze_a_checkpoint_writes_figures_and_json(trained, tmp_path, capsys)
 
 def test_analyze_a_stored_trial_as_json(trained, capsys):
     _, db, trial = trained
-    code, text, err = _run(capsys, "analyze", trial, "--store", str(db), "--samples", "5", "--json")
+    code, text, err = _run(capsys, "analyze", trial, "--store", str(db), "--samples", "5", "--symbols", "2", "--json")
     assert code == 0, err
     result = json.loads(text)
+    assert set(result["attractors"]["inputs"]) == {"zero", "symbol 2", "symbol 3", "mean"}
+    assert result["attractors"]["symbols"] == "2 of 4 distractor symbols"
     assert result["source"].startswith(f"trial {trial}") and result["verdict"]["names"]
     assert result["sensitivity"]["method"] == "exact (forward mode)"
 
@@ -75,6 +77,7 @@ def test_analyze_a_stored_trial_as_json(trained, capsys):
     (["{notckpt}"], "RUN: {notckpt} is not a localrnn checkpoint"),
     (["{ckpt}", "--config", "1"], "--config: the checkpoint holds 1 config(s); allowed: 0 .. 0, got 1"),
     (["{ckpt}", "--samples", "0"], "--samples: must be an integer >= 1, got 0"),
+    (["{ckpt}", "--symbols", "-1"], "--symbols: must be an integer >= 0 (0 = all), got -1"),
     (["{trial}", "--config", "2"], "--config: only for a checkpoint file"),
     (["{ckpt}", "--out", "{notckpt}/figs"], "--out: "),
 ])

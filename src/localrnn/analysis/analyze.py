@@ -79,7 +79,9 @@ def _attractors(p: Params, cfg: TrainConfig, hs: jax.Array, n_starts: int, seed:
         out[name] = {"n_fixed": int(len(fp["points"])), "n_stable": int(fp["stable"].sum()),
                      "converged_starts": fp["converged"], "radius": _list(fp["radius"][order]),
                      "norm": _list(np.linalg.norm(fp["points"][order], axis=1) if len(order) else [])}
-    return {"classes": facts.classes, "starts": int(len(starts)), "tol": TOL, "merge": MERGE, "inputs": out}
+    tried = len(facts.distractors[:max_symbols])
+    return {"classes": facts.classes, "starts": int(len(starts)), "tol": TOL, "merge": MERGE,
+            "symbols": f"{tried} of {len(facts.distractors)} distractor symbols", "inputs": out}
 
 
 def _smoothness(p: Params, cfg: TrainConfig, n: int, key: jax.Array, rule_state: Sequence | None) -> dict:

@@ -76,6 +76,17 @@ def _from_store(run: str, store: str | None):
     return state["params"], TrainConfig(**trial["config"]), note, records, state["rule_state"]
 
 
+def _attractor_counts(inputs: dict) -> str:
+    """``input: stable of fixed`` per constant input; more than four symbols as one range."""
+    symbols = {n: v for n, v in inputs.items() if n.startswith("symbol ")}
+    parts = [f"{n}: {v['n_stable']} stable of {v['n_fixed']}" for n, v in inputs.items()
+             if n not in symbols or len(symbols) <= 4]
+    if len(symbols) > 4:
+        stable = [v["n_stable"] for v in symbols.values()]
+        parts.insert(1, f"each of {len(symbols)} symbols: {min(stable)}-{max(stable)} stable")
+    return "; ".join(parts)
+
+
 def _summary(r: dict) -> str:
     """The key numbers of each measure, one line each."""
     m, g, s, a = r["memory"], r["gradient_flow"], r["sensitivity"], r["attractors"]
@@ -90,8 +101,8 @@ def _summary(r: dict) -> str:
         f"{g['first_marker_median']:.0f}) {g['marker_ratio_median']:.3g} of lag 0's (median over samples)",
         f"sensitivity: ||dh_t/dtheta_rec||_F mean {s['influence_norm_mean'][0]:.3g} at t=0, "
         f"{s['influence_norm_mean'][-1]:.3g} at t={T - 1} ({s['method']})",
-        "attractors: " + "; ".join(f"{n}: {v['n_stable']} stable of {v['n_fixed']}" for n, v in a["inputs"].items())
-        + (f" (classes: {a['classes']})" if a["classes"] is not None else " (regression: no classes)"),
+        "attractors: " + _attractor_counts(a["inputs"])
+        + (f" (classes: {a['classes']}; {a['symbols']})" if a["classes"] is not None else " (regression: no classes)"),
     ]
     if r.get("credit"):
         lines.append(f"credit: the rule's per-lag cosine with BPTT at the first marker "
@@ -124,12 +135,16 @@ def analyze(
                                          "measures")] = 100,
     hessian: Annotated[bool, typer.Option("--hessian", help="also the top Hessian eigenvalue on 1,000 samples and "
                                           "the loss jump of one update (costly)")] = False,
+    symbols: Annotated[int, typer.Option("--symbols", help="distractor symbols whose fixed points are sought, at "
+                                         "most (0 = all; random permutation has 98)")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="print the measures as JSON")] = False,
 ) -> None:
     """Why a rule fails at a length: memory, gradient flow, sensitivity, attractors (and, with --hessian,
     smoothness) of a trained network, and the verdict (docs/analysis.md)."""
     if samples < 1:
         raise UsageError(f"--samples: must be an integer >= 1, got {samples}")
+    if symbols < 0:
+        raise UsageError(f"--symbols: must be an integer >= 0 (0 = all), got {symbols}")
     if out is not None:
         _check_out(out)
     if os.path.isfile(run):
@@ -143,7 +158,8 @@ def analyze(
     try:
         from localrnn.analysis import analyze as measure
 
-        result = measure(params, cfg, samples=samples, hessian=hessian, records=records, rule_state=rule_state)
+        result = measure(params, cfg, samples=samples, hessian=hessian, records=records, rule_state=rule_state,
+                         max_symbols=symbols or None)
     except ValueError as e:
         raise UsageError(str(e)) from None
     result["source"] = note
