@@ -1,5 +1,6 @@
 """Small numerical pieces of the LRA-diff rule: Normalize (Algorithm 1, lines 29-32), the local
-losses (eq. 8), Algorithm 2's Omega and the published code's (docs/lra.md).
+losses (eq. 8), the published code's Omega at the readout and the SRNN's closed-form derivatives of
+both Omegas (docs/lra.md).
 
 Everything here is elementwise or a single reduction, safe under ``jit``/``vmap``
 and safe to differentiate (double-``where`` guards: no NaN gradients where a norm
@@ -15,8 +16,8 @@ import jax.numpy as jnp
 
 from localrnn.rules._norms import ratio_penalty, safe_norm
 
-__all__ = ["local_loss_parts", "safe_norm", "normalize", "ratio_penalty", "omega_alg2",
-           "omega_code", "omega_alg2_grad_h", "omega_code_grad_h", "diag_rows", "carry_down"]
+__all__ = ["local_loss_parts", "safe_norm", "normalize", "ratio_penalty", "omega_code",
+           "omega_alg2_grad_h", "omega_code_grad_h", "diag_rows"]
 
 
 def local_loss_parts(name: str) -> tuple[Callable, Callable]:
@@ -36,15 +37,6 @@ def normalize(d: jax.Array, c: jax.Array, force: bool) -> jax.Array:
     return d * jnp.where(hit, c / jnp.where(hit, n, 1.0), 1.0)
 
 
-def carry_down(rows: list[jax.Array], whh_t: jax.Array) -> list[jax.Array]:
-    """``row @ Whh^T`` for each (B, m) row, as one matmul (one step down the recurrence)."""
-    if len(rows) == 1:
-        return [rows[0] @ whh_t]
-    b = rows[0].shape[0]
-    both = jnp.concatenate(rows, axis=0) @ whh_t
-    return [both[i * b:(i + 1) * b] for i in range(len(rows))]
-
-
 def diag_rows(h: jax.Array) -> jax.Array:
     """``torch.diag`` of a (B, m) matrix: ``h[b, b]`` for b < min(B, m) (docs/lra.md#e-regularizer)."""
     b, m = h.shape
@@ -55,11 +47,6 @@ def diag_rows(h: jax.Array) -> jax.Array:
     return h[idx, idx]
 
 
-def omega_alg2(delta: jax.Array, w: jax.Array, h: jax.Array) -> jax.Array:
-    """Algorithm 2, line 3 (Pascanu et al. 2013, eq. 10): ``J = (delta W^T) * (1 - tanh(h)^2)``, ``(||J||/||delta|| - 1)^2``."""
-    return ratio_penalty((delta @ w.T) * (1.0 - jnp.tanh(h) ** 2), delta)
-
-
 def omega_code(g: jax.Array, w: jax.Array, h: jax.Array) -> jax.Array:
     """The published code's Omega (docs/lra.md#e-regularizer): row b of ``g W^T`` scaled by ``1 - tanh(h[b, b])^2``."""
     s = 1.0 - jnp.tanh(diag_rows(h)) ** 2
@@ -67,7 +54,8 @@ def omega_code(g: jax.Array, w: jax.Array, h: jax.Array) -> jax.Array:
 
 
 def omega_alg2_grad_h(m_: jax.Array, th: jax.Array, sp: jax.Array, n_delta: jax.Array) -> jax.Array:
-    """d omega_alg2 / dh in closed form, given ``M = delta W^T`` (held constant),
+    """d/dh of Algorithm 2's Omega on the SRNN, ``(||(delta W^T) * (1 - tanh(h)^2)|| / ||delta|| - 1)^2``
+    (regularizers.omega_cell), in closed form, given ``M = delta W^T`` (held constant),
     ``th = tanh(h)``, ``sp = 1 - th^2`` and ``||delta||``."""
     j = m_ * sp
     nj = safe_norm(j)

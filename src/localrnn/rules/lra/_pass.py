@@ -2,8 +2,9 @@
 update (:class:`LayerTerms`).
 
 Notation (docs/lra.md): forward ``h_t``, ``z_t = tanh(h_t)``, ``u_t = x_t Wxh + bh``,
-``z_{-1} = 0``; ``F_t(a) = tanh(tanh(a) Whh + u_t)`` is the layer-t activity computed from a
-candidate pre-activation ``a`` of layer t-1.
+``z_{-1} = 0``; ``F_t(a) = tanh(S_t(a))`` is the layer-t activity computed from a candidate
+pre-activation ``a`` of layer t-1 through the cell's one-step map ``S_t`` (``_cell.py``;
+``tanh(a) Whh + u_t`` on the SRNN).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
+from localrnn.rules.lra._cell import recurrent_matrix
 
 __all__ = ["Pass", "LayerTerms", "forward_pass"]
 
@@ -38,11 +41,13 @@ class Pass(NamedTuple):
     c1: jax.Array
     lam: jax.Array
     inv_n: float        # 1 / (B m): the local losses are means over the batch matrix
+    cell: Cell = SRNN   # the one-step map (static)
 
 
-def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any) -> Pass:
-    """Run the network forward on ``x`` (T >= 2) and collect everything the phases read."""
-    wxh, whh, bh, why, by = params
+def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell = SRNN) -> Pass:
+    """Run the network of ``cell`` forward on ``x`` (T >= 2) and collect everything the phases read."""
+    wxh, _, bh, why, by = params
+    whh = recurrent_matrix(cell, params)
     dt = whh.dtype
     x = jnp.asarray(x, dt)
     y = jnp.asarray(y, dt)
@@ -50,13 +55,13 @@ def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any) -> Pass:
     m = whh.shape[0]
     if t_len < 2:
         raise ValueError(f"lra needs sequences of length T >= 2; got T={t_len}")
-    hs = hidden_states(params, x)
+    hs = hidden_states(params, x, cell=cell)
     zs = jnp.tanh(hs)
     zprev = jnp.concatenate([jnp.zeros((1, b, m), dt), zs[:-1]], axis=0)
     return Pass(x=x, y=y, wxh=wxh, whh=whh, whh_t=whh.T, why=why, by=by, u=x @ wxh + bh,
                 hs=hs, zs=zs, zprev=zprev, gamma=jnp.asarray(hp["target_step"], dt),
                 c0=jnp.asarray(hp["c0"], dt), c1=jnp.asarray(hp["c1"], dt),
-                lam=jnp.asarray(hp["reg_lambda"], dt), inv_n=1.0 / (b * m))
+                lam=jnp.asarray(hp["reg_lambda"], dt), inv_n=1.0 / (b * m), cell=cell)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
 from localrnn.model import Params
 from localrnn.rules._base import Rule, RuleDef, zero_state
@@ -111,15 +112,16 @@ def _layer_updates(p: Pass, ph: Phases, hhat):
 
 
 def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
-             loss: str = "cross_entropy") -> dict[str, jax.Array]:
-    """One LRA-diff update on the batch ``(x, y)``: summed and per-layer updates plus diagnostics.
+             loss: str = "cross_entropy", cell: Cell = SRNN) -> dict[str, jax.Array]:
+    """One LRA-diff update on the batch ``(x, y)`` for the network of ``cell``: summed and per-layer
+    updates plus diagnostics.
 
     Returns a dict: ``grad_Wxh``, ``grad_Whh``, ``grad_bh``, ``grad_Why``, ``grad_by`` (summed
     over layers), ``grad_Wxh_per_layer`` (T, n, m), ``grad_Whh_per_layer`` (T, m, m),
     ``grad_bh_per_layer`` (T, m), ``local_loss`` (T,), ``target_displacement_norm`` (T,), ``loss``.
     """
     ph = build_phases(o, loss)
-    p = forward_pass(params, x, y, hp)                                          # lines 2-6
+    p = forward_pass(params, x, y, hp, cell)                                    # lines 2-6
     e_val, g_why, g_by = output_gradients(p, ph.e_fn, ph.reg, ph.normalize_reference)  # line 7
     hhat_top, d_top = top_target(p, ph.e_fn, ph.reg, ph.normalize_reference,    # lines 8-13
                                  ph.top_steps)
@@ -137,15 +139,19 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
     }
 
 
-def _build(options: LRAOptions, loss: str, record: bool) -> Rule:
+def _build(options: LRAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     global_loss(loss)  # validate the name early
+    if cell.leaks and options.validation_initial_state == "reference":
+        raise ValueError(f"validation_initial_state: 'reference' feeds a state before step 0, defined "
+                         f"for the srnn cell only; got cell {cell.name!r} (tau = {cell.tau:g}); "
+                         f"allowed: zero")
 
     def step(params: Params, state, batch, hparams):
         x, y = batch
-        out = lra_core(params, x, y, hparams, options, loss)
+        out = lra_core(params, x, y, hparams, options, loss, cell)
         grads = Params(Wxh=out["grad_Wxh"], Whh=out["grad_Whh"], bh=out["grad_bh"],
                        Why=out["grad_Why"], by=out["grad_by"])
-        return grads, state, layer_record(out, record, params, batch, loss, grads)
+        return grads, state, layer_record(out, record, params, batch, loss, grads, cell)
 
     return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
 
@@ -156,17 +162,19 @@ RULE = RuleDef(
     options=LRAOptions,
     hparams=HPARAMS,
     build=_build,
+    cells=("srnn", "leaky"),
 )
 
 
-def layer_record(out: dict, record: bool, params: Params, batch, loss: str, grads: Params) -> dict:
+def layer_record(out: dict, record: bool, params: Params, batch, loss: str, grads: Params,
+                 cell: Cell = SRNN) -> dict:
     """The step's record from a target-based pass's outputs: the loss, and with ``record`` the
     per-layer local loss, target displacement norm, Frobenius norms of the Whh, Wxh updates and the
     credit cosines of the per-layer updates against BPTT's parts (localrnn.rules._credit)."""
     rec = {"loss": out["loss"]}
     if record:
         lags = (out["grad_Whh_per_layer"], out["grad_Wxh_per_layer"], out["grad_bh_per_layer"])
-        rec.update(credit_record(params, batch, loss, grads, lags))
+        rec.update(credit_record(params, batch, loss, grads, lags, cell))
         rec["local_loss"] = out["local_loss"]
         rec["target_displacement_norm"] = out["target_displacement_norm"]
         rec["grad_Whh_norm"] = jnp.sqrt(jnp.sum(out["grad_Whh_per_layer"] ** 2, axis=(1, 2)))

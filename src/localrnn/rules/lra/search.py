@@ -12,6 +12,8 @@ depends on the reading, chosen once by :func:`make_layer_search`:
   zhat_t with the prediction from the candidate).
 
 Each step adds the regularizer's term before Normalize (Algorithm 2 replaces line 21's Normalize).
+``F_t(a) = tanh(S_t(a))`` with ``S_t`` the cell's one-step map; its derivatives come from the cell
+(``_cell.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from localrnn.rules.lra._math import carry_down
+from localrnn.rules.lra._cell import activity, pull, to_drive
 from localrnn.rules.lra._pass import Pass
 from localrnn.rules.lra.regularizers import NoRegularizer
 
@@ -31,14 +33,12 @@ __all__ = ["step_gradient", "first_gradient", "target_search", "make_layer_searc
 
 def step_gradient(p: Pass, hbar, u_t, ref, fp: Callable, reg: NoRegularizer) -> jax.Array:
     """``dL(F_t(hbar), ref)/dhbar`` (+ the regularizer's term); ``L(p, r) = mean f(p - r)``, ``fp = f'``.
-    ``F_t(hbar) = tanh(tanh(hbar) Whh + u_t)``; L is symmetric, so ``ref`` is either argument."""
+    ``F_t(hbar) = tanh(S_t(hbar))``; L is symmetric, so ``ref`` is either argument."""
     th = jnp.tanh(hbar)
-    sp = 1.0 - th * th
-    pred = jnp.tanh(th @ p.whh + u_t)
+    pred = activity(p, hbar, u_t)
     dp = fp(pred - ref) * p.inv_n
     delta = dp * (1.0 - pred * pred)
-    mm, *carried = carry_down([delta] + reg.search_rows(delta, dp), p.whh_t)
-    return reg.search_step(p, mm * sp, hbar, th, sp, mm, delta, dp, carried)
+    return reg.search_step(p, pull(p, delta, th), hbar, delta, dp)
 
 
 def first_gradient(p: Pass, hprev, z_t, zhat_t, z_next, pred_next, fp: Callable,
@@ -48,10 +48,8 @@ def first_gradient(p: Pass, hprev, z_t, zhat_t, z_next, pred_next, fp: Callable,
     ``own``: ``ell_t = L(z_t, zhat_t)``; else ``L(z_{t+1}, pred_{t+1})`` (option (d)).
     ``unrolled`` (option (a)): the target moves with the forward pass (``tanh(h_t + const)``), so the
     second argument's path is added; else it is held constant. The regularizer sees ``delta0`` =
-    the first-argument derivative at h_t, and ``gz`` = the same at z_t.
+    the first-argument derivative at h_t, and ``gz`` = the same at z_t with h_t held.
     """
-    th = jnp.tanh(hprev)
-    sp = 1.0 - th * th
     if own:
         dp = fp(z_t - zhat_t) * p.inv_n
         gz = dp
@@ -60,13 +58,10 @@ def first_gradient(p: Pass, hprev, z_t, zhat_t, z_next, pred_next, fp: Callable,
     else:
         dp = fp(z_next - pred_next) * p.inv_n
         delta1 = dp * (1.0 - z_next * z_next)
-        if unrolled:
-            gz, back = carry_down([delta1, -dp * (1.0 - pred_next * pred_next)], p.whh_t)
-        else:
-            gz = delta1 @ p.whh_t
-        delta0 = gz * (1.0 - z_t * z_t)
-        a_t = delta0 + back * (1.0 - zhat_t * zhat_t) if unrolled else delta0
-    return reg.first_step(p, (a_t @ p.whh_t) * sp, hprev, th, sp, delta0, gz)
+        gz = to_drive(p, delta1) @ p.whh_t
+        delta0 = pull(p, delta1, z_t)
+        a_t = delta0 + pull(p, -dp * (1.0 - pred_next * pred_next), zhat_t) if unrolled else delta0
+    return reg.first_step(p, pull(p, a_t, jnp.tanh(hprev)), hprev, delta0, gz)
 
 
 def target_search(p: Pass, first: Callable, later: Callable, hprev, k_steps: int,
@@ -120,19 +115,16 @@ def search_layers(p: Pass, hhat_top, search_own: Callable, search_shifted: Calla
             body, hhat_top, (p.hs[:-1], p.u[1:], p.zs[1:]), reverse=True)
         return hhat_below, d_below
 
-    def predict(hhat_p, u_t):
-        return jnp.tanh(jnp.tanh(hhat_p) @ p.whh + u_t)
-
     hhat_a, d_a = search_own(p, hhat_top, None, p.hs[-2], p.u[-1], p.zs[-1], None)
 
     def body_shifted(carry, inp):
         hhat_t, pred_next = carry
         hprev, u_t, z_t, z_next = inp
         hhat_p, d = search_shifted(p, hhat_t, pred_next, hprev, u_t, z_t, z_next)
-        return (hhat_p, predict(hhat_p, u_t)), (hhat_p, d)
+        return (hhat_p, activity(p, hhat_p, u_t)), (hhat_p, d)
 
     _, (hh_rest, d_rest) = jax.lax.scan(  # layers t = T-2 .. 1
-        body_shifted, (hhat_a, predict(hhat_a, p.u[-1])),
+        body_shifted, (hhat_a, activity(p, hhat_a, p.u[-1])),
         (p.hs[:-2], p.u[1:-1], p.zs[1:-1], p.zs[2:]), reverse=True)
     return (jnp.concatenate([hh_rest, hhat_a[None]], axis=0),
             jnp.concatenate([d_rest, d_a[None]], axis=0))

@@ -5,10 +5,12 @@ Loss that updates layer t, ``ell_t`` (option (d), chosen once): ``own``: ``L(z_t
 Its first argument is ``z_s`` (s = t, or t+1 when shifted); ``delta_t = d ell_t / d h_s`` through it.
 
 Weight map (option (a), chosen once): ``one_step``: the second argument is constant and ``h_s``
-depends on the weights through one step, ``h_s = z_{s-1} Whh + x_s Wxh + bh`` with ``z_{s-1}``
-constant: ``grad Whh = z_{s-1}^T delta``, ``grad Wxh = x_s^T delta``, ``grad bh = sum delta``.
-``unrolled``: every cotangent is carried down the forward graph to t = 0, and the target
-``tanh(h_t(theta) + (hhat_t - h_t))`` moves with it (the second argument's path).
+depends on the weights through one step of the cell, ``h_s = S_s(h_{s-1})`` with ``h_{s-1}``
+constant (SRNN: ``h_s = z_{s-1} Whh + x_s Wxh + bh``): with ``c = to_drive(delta)`` (``delta`` on the
+SRNN, ``delta / tau`` on the leaky cell), ``grad Whh = z_{s-1}^T c``, ``grad Wxh = x_s^T c``,
+``grad bh = sum c``. ``unrolled``: every cotangent is carried down the forward graph to t = 0
+(``e <- pull(e)``), and the target ``tanh(h_t(theta) + (hhat_t - h_t))`` moves with it (the second
+argument's path).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from localrnn.rules.lra._cell import activity, pull, to_drive
 from localrnn.rules.lra._pass import LayerTerms, Pass
 
 __all__ = ["LayerLosses", "own_losses", "shifted_losses", "first_path_terms", "second_path_terms",
@@ -51,7 +54,7 @@ def own_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
 def shifted_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
     """``ell_t = L(z_{t+1}, F_{t+1}(hhat_t))`` for t < T-1, ``L(z_{T-1}, zhat_{T-1})`` at the top."""
     t_len = p.zs.shape[0]
-    pred_all = jnp.tanh(jnp.tanh(hhat[:-1]) @ p.whh + p.u[1:])
+    pred_all = activity(p, hhat[:-1], p.u[1:])
     first = jnp.concatenate([p.zs[1:], p.zs[-1:]], axis=0)
     second = jnp.concatenate([pred_all, jnp.tanh(hhat[-1:])], axis=0)
     return _losses(first, second, np.r_[np.arange(1, t_len), t_len - 1], f, fp, p.inv_n)
@@ -71,32 +74,34 @@ def second_path_terms(p: Pass, ll: LayerLosses, hhat, shifted: bool) -> LayerTer
     if not shifted:
         return LayerTerms(full=[(tt, d2)])
     zhat_below, d2s = jnp.tanh(hhat[:-1]), d2[:-1]
+    c2s = to_drive(p, d2s)
 
     def with_top_zero(a):
         return jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)], axis=0)
 
-    back = jnp.concatenate([(d2s @ p.whh_t) * (1.0 - zhat_below ** 2), d2[-1:]], axis=0)
+    back = jnp.concatenate([pull(p, d2s, zhat_below), d2[-1:]], axis=0)
     return LayerTerms(full=[(tt, back)],
-                      direct_hh=with_top_zero(jnp.einsum("tbi,tbj->tij", zhat_below, d2s)),
-                      direct_xh=with_top_zero(jnp.einsum("tbi,tbj->tij", p.x[1:], d2s)),
-                      direct_b=with_top_zero(jnp.sum(d2s, axis=1)))
+                      direct_hh=with_top_zero(jnp.einsum("tbi,tbj->tij", zhat_below, c2s)),
+                      direct_xh=with_top_zero(jnp.einsum("tbi,tbj->tij", p.x[1:], c2s)),
+                      direct_b=with_top_zero(jnp.sum(c2s, axis=1)))
 
 
 def one_step_map(p: Pass, terms: LayerTerms):
     """Per-layer ``(grad Whh, grad Wxh, grad bh)``, each cotangent through one step only."""
     hh, xh, b = terms.direct_hh, terms.direct_xh, terms.direct_b
     for pos, cot in terms.full:
-        hh = hh + jnp.einsum("tbi,tbj->tij", p.zprev[pos], cot)
-        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], cot)
-        b = b + jnp.sum(cot, axis=1)
+        c = to_drive(p, cot)
+        hh = hh + jnp.einsum("tbi,tbj->tij", p.zprev[pos], c)
+        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], c)
+        b = b + jnp.sum(c, axis=1)
     for pos, cot in terms.wxh_only:
-        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], cot)
+        xh = xh + jnp.einsum("tbi,tbj->tij", p.x[pos], to_drive(p, cot))
     return hh, xh, b
 
 
 def _chain(p: Pass, injections, n_chains: int):
     """Per-chain weight gradients of cotangents injected at forward pre-activations and carried
-    down the unrolled forward graph to t = 0 (``e <- (e Whh^T) * (1 - z_{j-1}^2)``).
+    down the unrolled forward graph to t = 0 (``e <- pull(e)``, ``(e Whh^T) * (1 - z_{j-1}^2)`` on the SRNN).
 
     ``injections``: list of ``(pos (C,), vals (C, B, m))``: chain c receives ``vals[c]`` at
     ``h_{pos[c]}``. Returns ``(dWhh (C, m, m), dWxh (C, n, m), dbh (C, m))``.
@@ -104,23 +109,23 @@ def _chain(p: Pass, injections, n_chains: int):
     zs, x = p.zs, p.x
     t_len, b, m = zs.shape
     dt = zs.dtype
-    sp_below = jnp.concatenate([jnp.zeros((1, b, m), dt), 1.0 - zs[:-1] ** 2], axis=0)
 
     def body(carry, inp):
         e, a_hh, a_xh, a_b = carry
-        j, zp, xj, spb = inp
+        j, zp, xj = inp
         for pos, val in injections:
             e = e + jnp.where((pos == j)[:, None, None], val, 0.0)
-        a_hh = a_hh + jnp.einsum("bi,cbk->cik", zp, e)
-        a_xh = a_xh + jnp.einsum("bi,cbk->cik", xj, e)
-        a_b = a_b + jnp.sum(e, axis=1)
-        e = (e @ p.whh_t) * spb
+        c = to_drive(p, e)
+        a_hh = a_hh + jnp.einsum("bi,cbk->cik", zp, c)
+        a_xh = a_xh + jnp.einsum("bi,cbk->cik", xj, c)
+        a_b = a_b + jnp.sum(c, axis=1)
+        e = pull(p, e, zp)
         return (e, a_hh, a_xh, a_b), None
 
     init = (jnp.zeros((n_chains, b, m), dt), jnp.zeros((n_chains, m, m), dt),
             jnp.zeros((n_chains, x.shape[-1], m), dt), jnp.zeros((n_chains, m), dt))
     (_, a_hh, a_xh, a_b), _ = jax.lax.scan(
-        body, init, (jnp.arange(t_len), p.zprev, x, sp_below), reverse=True)
+        body, init, (jnp.arange(t_len), p.zprev, x), reverse=True)
     return a_hh, a_xh, a_b
 
 
