@@ -231,7 +231,7 @@ def test_bad_cell_settings_are_refused(fields, message):
 
 def test_rules_declare_their_cells():
     for name in ("bptt", "readout", "rtrl", "snap1", "uoro", "eprop", "rflo", "fa"):
-        assert get_rule(name).cells == ("srnn", "leaky"), name
+        assert get_rule(name).cells == ("srnn", "leaky", "orthogonal"), name
     for name in ("lra", "tptt", "lra_fdbk"):
         assert get_rule(name).cells == ("srnn",), name
     with pytest.raises(ValueError, match="cell: rule 'lra'"):

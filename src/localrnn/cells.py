@@ -11,8 +11,10 @@ operations, same numbers). Per sample its Jacobian and immediate derivatives are
     D_t[i, j] = dh_t[j]/dh_{t-1}[i] = (1 - 1/tau) [i = j] + (1/tau) Whh[i, j] (1 - z_{t-1}[i]^2)
     dh_t[j]/dWhh[i, j] = z_{t-1}[i] / tau,  dh_t[j]/dWxh[i, j] = x_t[i] / tau,  dh_t[j]/dbh[j] = 1 / tau
 
-(D_0 = 0: nothing comes before step 0). A cell is static: configs with different cells compile
-different programs.
+(D_0 = 0: nothing comes before step 0). ``orthogonal`` is the SRNN with
+Whh = W0 expm(A - A^T): W0 fixed, A trained (localrnn.orthogonal_cell); its parameters are
+:class:`~localrnn.orthogonal_cell.OrthogonalParams`, and its map, given that Whh, is the SRNN's.
+A cell is static: configs with different cells compile different programs.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
+from localrnn import orthogonal_cell
+
 __all__ = ["Cell", "CellName", "CELLS", "SRNN", "make_cell"]
 
-CellName = Literal["srnn", "leaky"]
+CellName = Literal["srnn", "leaky", "orthogonal"]
 #: the cells a config may name, and what each is
 CELLS = {"srnn": "simple RNN: h_t = z_{t-1} Whh + x_t Wxh + bh",
-         "leaky": "leaky SRNN: h_t = (1 - 1/tau) h_{t-1} + (1/tau)(z_{t-1} Whh + x_t Wxh + bh)"}
+         "leaky": "leaky SRNN: h_t = (1 - 1/tau) h_{t-1} + (1/tau)(z_{t-1} Whh + x_t Wxh + bh)",
+         "orthogonal": "simple RNN with Whh = W0 expm(A - A^T): W0 fixed, A trained from 0"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,27 @@ class Cell:
     @property
     def leaks(self) -> bool:
         return self.tau != 1.0
+
+    @property
+    def parametrized(self) -> bool:
+        """Whether the cell has parameters of its own in place of Whh (orthogonal: W0 and A)."""
+        return self.name == "orthogonal"
+
+    def recurrent(self, params) -> jax.Array:
+        """The recurrent matrix the cell iterates: ``params.Whh``, or ``W0 expm(A - A^T)``
+        (orthogonal, W0 held fixed)."""
+        return orthogonal_cell.recurrent_matrix(params.W0, params.A) if self.parametrized else params.Whh
+
+    def parametrize(self, params):
+        """The cell's parameters from SRNN ones with the same recurrent matrix (orthogonal:
+        ``W0 = Whh``, ``A = 0``); SRNN parameters themselves for the other cells."""
+        return orthogonal_cell.parametrize(params) if self.parametrized else params
+
+    def descend(self, params, grads):
+        """Directions of the cell's ``params`` from SRNN directions ``grads`` computed at the
+        recurrent matrix :meth:`recurrent` (orthogonal: W0 gets 0, A the VJP of ``A -> Whh``
+        applied to ``grads.Whh``); ``grads`` itself for the other cells."""
+        return orthogonal_cell.descend(params, grads) if self.parametrized else grads
 
     def first(self, u0: jax.Array) -> jax.Array:
         """``h_0`` from the input drive ``u_0 = x_0 Wxh + bh`` with no state before it."""
@@ -90,6 +116,6 @@ def make_cell(name: str = "srnn", tau: float = 1.0) -> Cell:
         raise ValueError(f"cell: unknown cell {name!r}; allowed: {', '.join(CELLS)}")
     if not (tau >= 1.0 and tau < float("inf")):
         raise ValueError(f"tau: must be a finite number >= 1, got {tau}")
-    if name == "srnn" and tau != 1.0:
-        raise ValueError(f"tau: the srnn cell has no leak (tau = 1); got {tau}; use --cell leaky")
+    if name != "leaky" and tau != 1.0:
+        raise ValueError(f"tau: the {name} cell has no leak (tau = 1); got {tau}; use --cell leaky")
     return Cell(name, float(tau))

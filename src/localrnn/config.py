@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from localrnn.cells import Cell, CellName, make_cell
+from localrnn.cells import CELLS, Cell, CellName, make_cell
 from localrnn.errors import first_error
 from localrnn.rules import get_rule, resolve_options
 from localrnn.tasks import get_task
@@ -43,7 +43,7 @@ class TrainConfig(BaseModel):
     optimizer: Literal["sgd", "nesterov", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="momentum of the nesterov optimizer")
     hidden: int = Field(100, ge=1)
-    cell: CellName = Field("srnn", description="recurrent cell (docs/cells.md): srnn | leaky")
+    cell: CellName = Field("srnn", description=f"recurrent cell (docs/cells.md): {' | '.join(CELLS)}")
     tau: float = Field(1.0, description="leak time constant of the leaky cell, >= 1 (1 = no leak)")
     batch: int = Field(20, ge=1)
     max_iters: int = Field(100_000, ge=1)

@@ -10,7 +10,9 @@ validation feeds one, docs/lra.md) step 0 reads ``h_0 = z_{-1} Whh + x_0 Wxh + b
 
 ``h`` are pre-activations, ``z = tanh(h)`` the activities. Parameters are a
 NamedTuple pytree so that every rule returns its updates in the same shape. ``cell`` selects
-another one-step map (localrnn.cells, docs/cells.md); the default is the SRNN above.
+another one-step map (localrnn.cells, docs/cells.md); the default is the SRNN above. A cell with
+parameters of its own (orthogonal: ``OrthogonalParams``) reads its recurrent matrix through
+``cell.recurrent(params)``; :func:`effective_params` gives the SRNN parameters it iterates.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import jax.numpy as jnp
 
 from localrnn.cells import SRNN, Cell
 
-__all__ = ["Params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout"]
+__all__ = ["Params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout",
+           "effective_params"]
 
 
 class Params(NamedTuple):
@@ -50,26 +53,32 @@ def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax
 
 
 def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
-                dtype=jnp.float32) -> Params:
-    """Orthogonal weights, zero biases (docs/network.md)."""
+                dtype=jnp.float32, cell: Cell = SRNN) -> Params:
+    """Orthogonal weights, zero biases (docs/network.md), as ``cell``'s parameters (orthogonal:
+    ``W0`` the orthogonal Whh, ``A = 0``)."""
     k1, k2, k3 = jax.random.split(key, 3)
-    return Params(
+    return cell.parametrize(Params(
         Wxh=orthogonal(k1, (n_in, n_hidden), dtype),
         Whh=orthogonal(k2, (n_hidden, n_hidden), dtype),
         bh=jnp.zeros((n_hidden,), dtype),
         Why=orthogonal(k3, (n_hidden, n_out), dtype),
         by=jnp.zeros((n_out,), dtype),
-    )
+    ))
 
 
-def _first_state(params: Params, u0: jax.Array, h_init: jax.Array | None, cell: Cell) -> jax.Array:
-    """``h_0`` of ``cell`` without a prior state, else (SRNN only) ``h_0 = z_{-1} Whh + u_0`` with
+def effective_params(params, cell: Cell = SRNN) -> Params:
+    """The SRNN parameters ``cell`` iterates: ``params`` with ``Whh = cell.recurrent(params)``."""
+    return Params(Wxh=params.Wxh, Whh=cell.recurrent(params), bh=params.bh, Why=params.Why, by=params.by)
+
+
+def _first_state(whh: jax.Array, u0: jax.Array, h_init: jax.Array | None, cell: Cell) -> jax.Array:
+    """``h_0`` of ``cell`` without a prior state, else (not leaky) ``h_0 = z_{-1} Whh + u_0`` with
     ``z_{-1} = h_init``."""
     if h_init is None:
         return cell.first(u0)
     if cell.leaks:
         raise ValueError("cell: a state before step 0 (h_init) is defined for the srnn cell only")
-    return h_init @ params.Whh + u0
+    return h_init @ whh + u0
 
 
 def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None,
@@ -82,10 +91,11 @@ def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None,
     recurrent input at step 0: ``h_0 = x_0 Wxh + bh``.
     """
     u = x @ params.Wxh + params.bh  # input drive for every step at once: (T, B, m)
-    h0 = _first_state(params, u[0], h_init, cell)
+    whh = cell.recurrent(params)
+    h0 = _first_state(whh, u[0], h_init, cell)
 
     def step(h_prev, u_t):
-        h = cell.step(params.Whh, h_prev, u_t)
+        h = cell.step(whh, h_prev, u_t)
         return h, h
 
     _, hs = jax.lax.scan(step, h0, u[1:])
@@ -102,10 +112,11 @@ def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None,
     """``h_{T-1}`` without keeping the whole trajectory (for validation); ``h_init`` and ``cell``
     as in :func:`hidden_states`."""
     u = x @ params.Wxh + params.bh
-    h0 = _first_state(params, u[0], h_init, cell)
+    whh = cell.recurrent(params)
+    h0 = _first_state(whh, u[0], h_init, cell)
 
     def step(h_prev, u_t):
-        return cell.step(params.Whh, h_prev, u_t), None
+        return cell.step(whh, h_prev, u_t), None
 
     h, _ = jax.lax.scan(step, h0, u[1:])
     return h

@@ -94,12 +94,12 @@ def _seeded_keys(seed) -> jax.Array:
 
 
 def _seeded_params(k_init: jax.Array, task: Task, cfg: TrainConfig) -> Params:
-    return init_params(k_init, task.n_in, cfg.hidden, task.n_out, jnp.dtype(cfg.dtype))
+    return init_params(k_init, task.n_in, cfg.hidden, task.n_out, jnp.dtype(cfg.dtype), cfg.model_cell)
 
 
 def initial_params(config: TrainConfig) -> Params:
     """The seeded initialization of ``config``'s network: what :func:`train` starts from
-    (orthogonal weights, zero biases; docs/network.md)."""
+    (orthogonal weights, zero biases; docs/network.md), as its cell's parameters."""
     return _seeded_params(_seeded_keys(config.seed)[0], get_task(config.task), config)
 
 
@@ -270,12 +270,13 @@ def stacked_hparams(configs: Sequence[TrainConfig]) -> dict[str, jax.Array]:
 
 def _replace_rows(stacked: Any, rows: Sequence[Any | None], what: str) -> Any:
     """``stacked`` (a pytree with a leading config axis) with row ``i`` replaced by ``rows[i]``
-    (a pytree of the same structure, or its leaves in order) where it is not None."""
+    (a pytree of the same structure, a mapping of its NamedTuple's fields, or its leaves in order)
+    where it is not None."""
     leaves, treedef = jax.tree.flatten(stacked)
     for i, row in enumerate(rows):
         if row is None:
             continue
-        given = jax.tree.leaves(Params(**row) if isinstance(row, Mapping) else row)
+        given = jax.tree.leaves(type(stacked)(**row) if isinstance(row, Mapping) else row)
         if len(given) != len(leaves) or any(np.shape(g) != a.shape[1:] for g, a in zip(given, leaves)):
             raise ValueError(f"{what}: shapes {[np.shape(g) for g in given]} do not match the config's "
                              f"{[a.shape[1:] for a in leaves]}")

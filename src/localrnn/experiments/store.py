@@ -106,7 +106,6 @@ CREATE TABLE IF NOT EXISTS ladders (
 #: the path of a store kept in memory
 MEMORY = ":memory:"
 
-_PARAM_FIELDS = ("Wxh", "Whh", "bh", "Why", "by")
 _RULE_STATE = "rule_state_"
 
 
@@ -355,13 +354,14 @@ def _trial_dict(row: sqlite3.Row) -> dict:
 
 
 def _state_to_bytes(state: Any) -> bytes:
-    """npz of the parameters (by field name) and the rule state's leaves (``rule_state_0000`` ...)."""
+    """npz of the parameters (by field name: the cell's own, e.g. the orthogonal cell's ``W0`` and
+    ``A``) and the rule state's leaves (``rule_state_0000`` ...)."""
     if isinstance(state, dict) and "params" in state:
         params, leaves = state["params"], state.get("rule_state") or []
     else:
         params, leaves = state, []
     if not isinstance(params, dict):
-        params = {f: getattr(params, f) for f in _PARAM_FIELDS}
+        params = params._asdict()
     arrays = {k: np.asarray(v) for k, v in params.items()}
     arrays.update({f"{_RULE_STATE}{i:04d}": np.asarray(a) for i, a in enumerate(leaves)})
     buf = io.BytesIO()

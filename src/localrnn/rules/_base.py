@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.fields import FieldInfo
 
 from localrnn.cells import Cell
-from localrnn.model import Params
+from localrnn.model import Params, effective_params
 
-__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting"]
+__all__ = ["Rule", "RuleDef", "Hparam", "NoOptions", "Setting", "on_cell_params"]
 
 Batch = tuple[jax.Array, jax.Array]
 Hparams = Mapping[str, jax.Array]
@@ -148,7 +148,9 @@ class RuleDef:
     ``build(options, loss, record, cell) -> Rule`` where ``loss`` names the task's
     global loss ("cross_entropy" | "mse") and ``cell`` is the recurrent cell
     (:class:`localrnn.cells.Cell`, default the SRNN).
-    ``cells``: the cells the rule is defined for; a config naming another is refused.
+    ``cells``: the cells the rule is defined for; a config naming another is refused. On a cell
+    with parameters of its own (orthogonal) the rule is built for the SRNN and runs on the
+    effective parameters (:func:`on_cell_params`): ``build`` never sees that cell.
     """
 
     name: str
@@ -166,6 +168,8 @@ class RuleDef:
         if cell.name not in self.cells:
             raise ValueError(f"cell: rule {self.name!r} is defined for the {' | '.join(self.cells)} cell only, "
                              f"got {cell.name!r}")
+        if cell.parametrized:
+            return on_cell_params(self.build(options, loss, record), cell)
         return self.build(options, loss, record, cell)
 
     @property
@@ -211,6 +215,22 @@ class RuleDef:
         update = {h.switches: True for k, h in self.hparams.items()
                   if h.switches and bool(np.any(np.asarray(hparams.get(k, h.default)) != 0))}
         return options.model_copy(update=update) if update else options
+
+
+def on_cell_params(rule: Rule, cell: Cell) -> Rule:
+    """``rule`` (built for the SRNN) on ``cell``'s own parameters: it sees the SRNN parameters the
+    cell iterates (``Whh = cell.recurrent(params)``, :func:`localrnn.model.effective_params`) and
+    its directions become the cell's by :meth:`Cell.descend` (orthogonal: A's is the VJP of
+    ``A -> Whh`` applied to the rule's Whh direction)."""
+    def effective(params):
+        return effective_params(params, cell)
+
+    def step(params, state, batch, hparams):
+        grads, state, rec = rule.step(effective(params), state, batch, hparams)
+        return cell.descend(params, grads), state, rec
+
+    metrics = rule.metrics and (lambda params, state: rule.metrics(effective(params), state))
+    return rule._replace(init=lambda key, params: rule.init(key, effective(params)), step=step, metrics=metrics)
 
 
 def zero_state(key: jax.Array, params: Params) -> tuple:

@@ -64,5 +64,5 @@ RULE = RuleDef(
     hparams={"reg_lambda": Hparam(0.0, "weight lambda of Pascanu's regularizer Omega (0 = off)",
                                   switches="regularize")},
     build=_build,
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )

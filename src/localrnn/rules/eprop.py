@@ -133,7 +133,7 @@ RULE = RuleDef(
     options=EpropOptions,
     hparams={},
     build=functools.partial(_build, "eprop"),
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )
 
 RFLO = RuleDef(
@@ -142,5 +142,5 @@ RFLO = RuleDef(
     options=RFLOOptions,
     hparams={},
     build=functools.partial(_build, "rflo"),
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )

@@ -126,5 +126,5 @@ RULE = RuleDef(
     options=FAOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )

@@ -125,5 +125,5 @@ RULE = RuleDef(
     options=RTRLOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )

@@ -79,5 +79,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )
