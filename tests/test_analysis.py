@@ -265,3 +265,25 @@ def test_verdict_says_what_was_not_checked():
     assert all("not checked" in r for r in v.reasons)
     text = verdict(_measures(ratio=1e-9)).text()
     assert "1e-09" in text and "1e-06" in text and "0.1" not in text.split("\n")[1].split(";")[0]
+
+
+def test_orthogonal_cell_is_analyzed_as_the_srnn_at_its_effective_whh():
+    """On the orthogonal cell (Whh = W0 expm(A - A^T)) every measure is the SRNN's at the effective
+    Whh (exact identity; breaking ``effective`` in recurrence.py, e.g. analyzing W0 alone, fails)."""
+    from localrnn.analysis import analyze
+    from localrnn.config import TrainConfig
+    from localrnn.model import effective_params, init_params
+    from localrnn.cells import make_cell
+
+    cell = make_cell("orthogonal")
+    cfg = TrainConfig(task="temporal_order", length=10, hidden=4, cell="orthogonal", dtype="float64", val_size=20)
+    own = init_params(jax.random.PRNGKey(3), 6, 4, 4, jnp.float64, cell)
+    own = own._replace(A=0.4 * jax.random.normal(jax.random.PRNGKey(4), own.A.shape, jnp.float64))
+    srnn = effective_params(own, cell)
+    assert float(jnp.max(jnp.abs(srnn.Whh - own.W0))) > 1e-2  # A moved the matrix
+    kw = dict(samples=6, starts=8, seed=0)
+    got = analyze(own._asdict(), cfg, **kw)
+    want = analyze(srnn._asdict(), TrainConfig(**{**cfg.model_dump(), "cell": "srnn"}), **kw)
+    for part in ("memory", "gradient_flow", "sensitivity"):
+        assert got[part] == want[part], part
+    assert got["attractors"]["inputs"] == want["attractors"]["inputs"]

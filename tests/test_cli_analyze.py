@@ -95,3 +95,16 @@ def test_bad_input_is_one_line_exit_2_nothing_written(trained, tmp_path, capsys,
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {fill(start)}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_analyze_reads_an_orthogonal_cell_checkpoint(tmp_path, capsys):
+    """The checkpoint of an orthogonal-cell run holds W0 and A (six fields): read by the config's cell."""
+    ckpt = tmp_path / "orth.ckpt"
+    with pytest.raises(SystemExit) as exc:
+        main(TRAIN + ["--cell", "orthogonal", "--checkpoint", str(ckpt)])
+    assert exc.value.code == 0
+    configs, _, params = read_params(str(ckpt))
+    assert configs[0]["cell"] == "orthogonal" and set(params[0]) == {"Wxh", "W0", "bh", "Why", "by", "A"}
+    code, text, err = _run(capsys, "analyze", str(ckpt), "--samples", "5", "--symbols", "1")
+    assert code == 0, err
+    assert "(orthogonal, m=4)" in text and "verdict: " in text

@@ -42,7 +42,7 @@ from test_fa_eprop import HIDDEN, _problem  # dense float64 problems (m = 5)
 
 ORTHOGONAL = make_cell("orthogonal")
 #: the rules defined on the orthogonal cell
-RULES = ("bptt", "readout", "rtrl", "snap1", "uoro", "eprop", "rflo", "fa")
+RULES = ("bptt", "readout", "rtrl", "snap1", "uoro", "eprop", "rflo", "fa", "lra")
 
 
 def _orthogonal_problem(task="temporal_order", seed=0, scale=0.3):
@@ -189,14 +189,14 @@ def test_store_checkpoint_and_warm_start_keep_w0_and_a(tmp_path):
 
 # -- the option ---------------------------------------------------------------------------------
 def test_the_option_and_the_rules_that_take_it():
-    """tau stays 1; the cell changes ids; lra, tptt and lra_fdbk refuse it in one line."""
+    """tau stays 1; the cell changes ids; tptt and lra_fdbk refuse it in one line."""
     with pytest.raises(ValueError, match=r"tau: the orthogonal cell has no leak \(tau = 1\); got 2\.0"):
         TrainConfig(task="temporal_order", length=10, cell="orthogonal", tau=2.0)
     srnn = TrainConfig(task="temporal_order", length=10)
     assert _config().run_id() != _config(cell="srnn").run_id() and "cell" not in srnn.structure_key()
     for name in RULES:
         assert "orthogonal" in get_rule(name).cells, name
-    for name in ("lra", "tptt", "lra_fdbk"):
+    for name in ("tptt", "lra_fdbk"):
         with pytest.raises(ValueError, match=f"cell: rule '{name}' is defined for the .* cell only, "
                                              "got 'orthogonal'"):
             TrainConfig(task="temporal_order", length=10, rule=name, cell="orthogonal")

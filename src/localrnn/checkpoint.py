@@ -94,16 +94,19 @@ def read_params(path: str) -> tuple[list[dict] | None, list[str], list[dict[str,
     configs as dicts (None for a checkpoint written before they were kept) and each config's
     parameters ``{field: array}`` (the state's first leaves are its Params, in field order).
     ValueError when ``path`` is not a checkpoint this module wrote."""
-    from localrnn.model import Params
+    from localrnn.cells import make_cell
+    from localrnn.model import params_fields
 
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != _FORMAT:
                 raise ValueError(f"unsupported format {meta.get('format')!r}")
-            leaves = [data[f"leaf_{i:04d}"] for i in range(len(Params._fields))]
+            first = (meta.get("configs") or [{}])[0]  # one group: one cell
+            fields = params_fields(make_cell(first.get("cell", "srnn"), first.get("tau", 1.0)))
+            leaves = [data[f"leaf_{i:04d}"] for i in range(len(fields))]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
         raise ValueError(f"{path} is not a localrnn checkpoint ({e})") from None
     n = len(meta["run_ids"])
-    params = [{f: a[i] for f, a in zip(Params._fields, leaves)} for i in range(n)]
+    params = [{f: a[i] for f, a in zip(fields, leaves)} for i in range(n)]
     return meta.get("configs"), meta["run_ids"], params

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from localrnn.cells import SRNN, Cell
 
-__all__ = ["Params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout",
+__all__ = ["Params", "params_fields", "cell_params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout",
            "effective_params"]
 
 
@@ -64,6 +64,24 @@ def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
         Why=orthogonal(k3, (n_hidden, n_out), dtype),
         by=jnp.zeros((n_out,), dtype),
     ))
+
+
+def params_fields(cell: Cell = SRNN) -> tuple[str, ...]:
+    """The fields of ``cell``'s parameters, in pytree order (SRNN: ``Params._fields``)."""
+    if cell.parametrized:
+        from localrnn.orthogonal_cell import OrthogonalParams
+
+        return OrthogonalParams._fields
+    return Params._fields
+
+
+def cell_params(fields, cell: Cell = SRNN):
+    """``cell``'s parameters from a mapping of their fields (a stored or checkpointed state)."""
+    if cell.parametrized:
+        from localrnn.orthogonal_cell import OrthogonalParams
+
+        return OrthogonalParams(**fields)
+    return Params(**fields)
 
 
 def effective_params(params, cell: Cell = SRNN) -> Params:

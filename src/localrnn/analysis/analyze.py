@@ -17,7 +17,7 @@ import numpy as np
 from localrnn.analysis.attractors import MERGE, TOL, fixed_points
 from localrnn.analysis.gradient_flow import hidden_grad_norms, marker_ratio
 from localrnn.analysis.memory import recurrence_spectra, state_jacobian_norms
-from localrnn.analysis.recurrence import RECURRENT_FIELDS, as_float64, map_jacobian, step_map, trajectory
+from localrnn.analysis.recurrence import RECURRENT_FIELDS, as_float64, effective, map_jacobian, step_map, trajectory
 from localrnn.analysis.sensitivity import (influence_norms, influence_norms_estimate, n_recurrent,
                                           rademacher_probes)
 from localrnn.analysis.smoothness import loss_jump, top_hessian_eigenvalue
@@ -25,7 +25,7 @@ from localrnn.analysis.task_facts import task_facts
 from localrnn.analysis.verdict import verdict
 from localrnn.config import TrainConfig
 from localrnn.losses import global_loss
-from localrnn.model import Params, forward
+from localrnn.model import Params, cell_params, forward
 from localrnn.tasks import get_task, validation_set
 
 __all__ = ["analyze", "EXACT_INFLUENCE_MIB"]
@@ -63,11 +63,10 @@ def _credit(records: Mapping | None, window: tuple[int, int]) -> dict | None:
             "cosine_by_t": _list(last)}
 
 
-def _attractors(p: Params, cfg: TrainConfig, hs: jax.Array, n_starts: int, seed: int,
+def _attractors(p: Params, cfg: TrainConfig, cell, hs: jax.Array, n_starts: int, seed: int,
                 max_symbols: int | None) -> dict:
     """Fixed points under each constant input, from ``n_starts`` states drawn from the trajectories ``hs``."""
     facts = task_facts(cfg.task)
-    cell = cfg.model_cell
     T, B, m = hs.shape
     pick = np.random.default_rng(seed).choice(T * B, min(n_starts, T * B), replace=False)
     starts = hs.reshape(T * B, m)[pick]
@@ -84,9 +83,10 @@ def _attractors(p: Params, cfg: TrainConfig, hs: jax.Array, n_starts: int, seed:
             "symbols": f"{tried} of {len(facts.distractors)} distractor symbols", "inputs": out}
 
 
-def _smoothness(p: Params, cfg: TrainConfig, n: int, key: jax.Array, rule_state: Sequence | None) -> dict:
+def _smoothness(p, cfg: TrainConfig, n: int, key: jax.Array, rule_state: Sequence | None) -> dict:
     """Top Hessian eigenvalue of E on ``n`` validation samples, and the loss jump of one update of the
-    config's rule and optimizer (fresh optimizer state) from these parameters."""
+    config's rule and optimizer (fresh optimizer state) from these parameters (the cell's own:
+    on the orthogonal cell over A: W0 is held, its block is 0)."""
     from localrnn.train import train_one
 
     task = get_task(cfg.task)
@@ -126,8 +126,9 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
     _positive("starts", starts)
     if max_symbols is not None:
         _positive("max_symbols", max_symbols)
-    p = as_float64(Params(**params) if isinstance(params, Mapping) else params)
-    task, facts, cell = get_task(config.task), task_facts(config.task), config.model_cell
+    own = as_float64(cell_params(params, config.model_cell) if isinstance(params, Mapping) else params)
+    p, cell = effective(own, config.model_cell)  # the map the cell iterates, in the SRNN's layout
+    task, facts = get_task(config.task), task_facts(config.task)
     T = config.length
     x, y = validation_set(task, T, samples, config.val_seed, jnp.float64)
 
@@ -156,9 +157,9 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
                         "method": "exact (forward mode)" if exact else f"Rademacher estimate, {probes} probes",
                         "influence_norm_mean": _list(jnp.mean(infl, axis=1)),
                         "influence_norm_max": _list(jnp.max(infl, axis=1))},
-        "attractors": _attractors(p, config, trajectory(p, cell, x), starts, seed, max_symbols),
+        "attractors": _attractors(p, config, cell, trajectory(p, cell, x), starts, seed, max_symbols),
         "credit": _credit(records, facts.first_marker_window(T)),
-        "smoothness": _smoothness(p, config, hessian_samples, jax.random.PRNGKey(seed), rule_state) if hessian else None,
+        "smoothness": _smoothness(own, config, hessian_samples, jax.random.PRNGKey(seed), rule_state) if hessian else None,
     }
     result["verdict"] = verdict(result).as_dict()
     return result

@@ -12,14 +12,23 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from localrnn.cells import Cell
-from localrnn.model import Params, hidden_states
+from localrnn.cells import SRNN, Cell
+from localrnn.model import Params, effective_params, hidden_states
 
-__all__ = ["recurrent_matrix", "RECURRENT_FIELDS", "step_map", "map_jacobian", "trajectory", "step_jacobians",
+__all__ = ["effective", "recurrent_matrix", "RECURRENT_FIELDS", "step_map", "map_jacobian", "trajectory", "step_jacobians",
            "as_float64"]
 
 #: the trainable recurrent parameters theta_rec (the fields of Params the influence P_t differentiates)
 RECURRENT_FIELDS = ("Whh", "Wxh", "bh")
+
+
+def effective(params, cell: Cell) -> tuple[Params, Cell]:
+    """The SRNN-layout parameters and the cell whose map they iterate: a cell with parameters of its
+    own (orthogonal, Whh = W0 expm(A - A^T)) iterates the SRNN's map with its effective Whh, so its
+    measures are those of that map (sensitivity: to the effective Whh, not to A)."""
+    if not cell.parametrized:
+        return params, cell
+    return effective_params(params, cell), SRNN
 
 
 def recurrent_matrix(params: Params, cell: Cell) -> jax.Array:

@@ -162,7 +162,7 @@ RULE = RuleDef(
     options=LRAOptions,
     hparams=HPARAMS,
     build=_build,
-    cells=("srnn", "leaky"),
+    cells=("srnn", "leaky", "orthogonal"),
 )
 
 
