@@ -17,9 +17,10 @@ import localrnn
 
 PACKAGE_ROOT = Path(localrnn.__file__).parent
 
-#: the core: these modules and packages never import the experiments layer or the CLI
-CORE = ("model", "losses", "tasks", "rules", "config", "train", "checkpoint", "results", "runtime",
-        "lra_api", "paper")
+#: the core (and the analysis lens, which reads trained networks with it): these modules and packages
+#: never import the experiments layer or the CLI
+CORE = ("model", "cells", "orthogonal_cell", "losses", "tasks", "rules", "config", "train", "checkpoint", "results",
+        "runtime", "errors", "lra_api", "paper", "analysis")
 UPPER = ("localrnn.experiments", "localrnn.cli")
 
 
