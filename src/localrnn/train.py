@@ -18,7 +18,10 @@ One iteration (:func:`_iteration`, the only place it is written)::
 and if the loss or the new parameters are not finite the config is *diverged* (frozen at
 its last finite state). With ``record_every`` the chunk also keeps the rule's per-layer
 record (rule built with ``record=True``) every ``record_every`` iterations: the gradient-flow
-diagnostics of docs/protocols.md are a mode of this loop, not a second one.
+diagnostics of docs/protocols.md are a mode of this loop, not a second one. With ``smoothness``
+(:class:`~localrnn.analysis.smoothness.SmoothnessRecording`, opt-in) that record also holds E on a
+fixed set before and after the recorded update and, optionally, the top Hessian eigenvalue there
+(docs/analysis.md); without it the programs are exactly those without the option.
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ import numpy as np
 import optax
 
 from localrnn import checkpoint as ckpt
+from localrnn.analysis.smoothness import SmoothnessRecording, smoothness_record
 from localrnn.cells import SRNN, Cell
 from localrnn.config import TrainConfig
 from localrnn.losses import global_loss
 from localrnn.model import Params, forward, init_params
 from localrnn.results import RunResult
 from localrnn.rules import Rule, get_rule
-from localrnn.tasks import VALIDATION_CHUNK, Task, get_task, validation_batch
+from localrnn.tasks import VALIDATION_CHUNK, Task, get_task, validation_batch, validation_set
 
 __all__ = ["TrainState", "RunResult", "Program", "train", "train_one", "make_optimizer", "evaluate_params",
            "initial_params", "compile_program", "stacked_hparams", "SOLVED_ERROR_RATE"]
@@ -146,28 +150,44 @@ class Program(NamedTuple):
     record_every: int | None = None
 
 
-_PROGRAMS: dict[tuple[str, int | None], Program] = {}
+_PROGRAMS: dict[tuple, Program] = {}
 
 
-def compile_program(config: TrainConfig, record_every: int | None = None, rule: Rule | None = None) -> Program:
+def compile_program(config: TrainConfig, record_every: int | None = None, rule: Rule | None = None,
+                    smoothness: SmoothnessRecording | None = None) -> Program:
     """The program of ``config``'s structure, built once and shared by every config of that
-    structure (compiled on first call); ``record_every``: keep per-layer records (see :func:`train`).
-    ``rule``: a built rule to use instead of the registered one (tests); such a program is not cached.
+    structure (compiled on first call); ``record_every``: keep per-layer records (see :func:`train`);
+    ``smoothness``: add the smoothness measures to them. ``rule``: a built rule to use instead of the
+    registered one (tests); such a program is not cached.
     """
     if rule is not None:
-        return _build_program(config, record_every, rule)
-    key = (config.structure_key(), record_every)
+        return _build_program(config, record_every, rule, smoothness)
+    key = (config.structure_key(), record_every) + ((smoothness,) if smoothness else ())
     if key not in _PROGRAMS:
-        _PROGRAMS[key] = _build_program(config, record_every)
+        _PROGRAMS[key] = _build_program(config, record_every, smoothness=smoothness)
     return _PROGRAMS[key]
 
 
+def _smoothness_measure(task: Task, cfg: TrainConfig, opts: SmoothnessRecording) -> Callable:
+    """``(before, after) -> record``: :func:`smoothness_record` with E the global loss, in float64,
+    on the first ``opts.samples`` samples of the config's validation set, no state before step 0."""
+    loss, cell = global_loss(task.loss), cfg.model_cell
+
+    def measure(before, after):
+        x, y = validation_set(task, cfg.length, opts.samples, cfg.val_seed, jnp.float64)
+        return smoothness_record(lambda q: loss(forward(q, x, cell=cell), y), before, after, opts)
+
+    return measure
+
+
 def _iteration(task: Task, rule: Rule, opt: optax.GradientTransformation, cfg: TrainConfig,
-               with_record: bool) -> Callable:
+               with_record: bool, measure: Callable | None = None) -> Callable:
     """One training iteration ``(state, hp, limit) -> (state, loss[, record])`` for one config.
 
     A config is live while ``iteration < limit`` and not diverged; a non-finite loss or
     parameter marks it diverged and keeps its last finite state; a frozen config's loss is NaN.
+    ``measure(before, after)``: more record entries from the parameters before and after this
+    iteration's update (the update as taken, before the divergence guard).
     """
     dtype = jnp.dtype(cfg.dtype)
 
@@ -194,18 +214,21 @@ def _iteration(task: Task, rule: Rule, opt: optax.GradientTransformation, cfg: T
         loss = jnp.where(live, record["loss"], jnp.nan)
         if not with_record:
             return new, loss
-        return new, (loss, {k: v for k, v in record.items() if k != "loss"})
+        extra = measure(state.params, params) if measure else {}
+        return new, (loss, {**{k: v for k, v in record.items() if k != "loss"}, **extra})
 
     return one_iteration
 
 
-def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None = None) -> Program:
+def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None = None,
+                   smoothness: SmoothnessRecording | None = None) -> Program:
     task = get_task(cfg.task)
     recording = record_every is not None
     rule = rule or get_rule(cfg.rule).make(cfg.resolved_options, task.loss, recording, cfg.model_cell)
     opt = make_optimizer(cfg.optimizer, cfg.momentum)
     one = _iteration(task, rule, opt, cfg, False)
-    one_recorded = _iteration(task, rule, opt, cfg, True) if recording else None
+    measure = _smoothness_measure(task, cfg, smoothness) if smoothness else None
+    one_recorded = _iteration(task, rule, opt, cfg, True, measure) if recording else None
 
     def init(seed):
         k_init, k_data, k_rule = _seeded_keys(seed)
@@ -365,7 +388,7 @@ def _compact(run: list[RunResult], live: np.ndarray, state: TrainState, full: An
 def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: bool,
                  progress: ProgressFn | None, stop_after: int | None, record_every: int | None,
                  params0: Sequence[Any] | None, rule_state0: Sequence[Any] | None,
-                 rule: Rule | None) -> list[RunResult]:
+                 rule: Rule | None, smoothness: SmoothnessRecording | None = None) -> list[RunResult]:
     """Train ``configs`` as one vmapped program until every one has stopped.
 
     Compaction: once at most half of the configs still in the program are running, the program
@@ -374,7 +397,7 @@ def _train_group(configs: list[TrainConfig], checkpoint: str | None, resume: boo
     member's times its size. Each config's computation does not depend on the others', so its
     result is the same either way (``tests/test_train.py``).
     """
-    prog = compile_program(configs[0], record_every, rule)
+    prog = compile_program(configs[0], record_every, rule, smoothness)
     hp = stacked_hparams(configs)
     results = [RunResult(c) for c in configs]
     state = _start_state(prog, configs, params0, rule_state0)
@@ -463,12 +486,22 @@ def _per_config(values: Sequence[Any] | None, n: int, what: str) -> None:
         raise ValueError(f"{what}: need one per config ({n}), got {len(values)}")
 
 
+def _check_smoothness(opts: SmoothnessRecording, record_every: int | None, configs: list[TrainConfig]) -> None:
+    """A smoothness recording needs the recording mode and a fixed set inside every validation set."""
+    if record_every is None:
+        raise ValueError("smoothness: is recorded in recording mode only; give record_every too")
+    small = [c.val_size for c in configs if c.val_size < opts.samples]
+    if small:
+        raise ValueError(f"smoothness.samples: the first {opts.samples} validation samples are measured, but a "
+                         f"config's val_size is {small[0]}; allowed: 1 .. {min(small)}")
+
+
 def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | None = None,
           resume: bool = False, progress: ProgressFn | None = None,
           stop_after: int | None = None, record_every: int | None = None,
           initial_params: Sequence[Params | Mapping | None] | None = None,
           initial_rule_state: Sequence[Any | None] | None = None,
-          rule: Rule | None = None) -> list[RunResult]:
+          rule: Rule | None = None, smoothness: SmoothnessRecording | None = None) -> list[RunResult]:
     """Train configs, vmapping those that share structure; results in input order.
 
     ``initial_params`` / ``initial_rule_state``: per config, the parameters (``Params`` or a
@@ -480,6 +513,9 @@ def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | Non
     ``record_every``: keep, every ``record_every`` iterations, the rule's per-layer record of the
     last iteration and the mean global loss since the previous record, as ``(iteration, {name:
     array})`` in ``RunResult.records`` (``val_every`` must be a multiple of it; no checkpoint).
+    ``smoothness``: with ``record_every``, each record also holds the smoothness measures of its
+    update (:class:`~localrnn.analysis.smoothness.SmoothnessRecording`; ``samples`` at most each
+    config's ``val_size``).
     ``rule``: a built rule to train with instead of the configs' registered one (tests).
     ``checkpoint``: a file written after every validation (atomically) holding the
     whole state; with ``resume=True`` training continues from it and ends exactly
@@ -502,13 +538,16 @@ def train(configs: TrainConfig | Sequence[TrainConfig], *, checkpoint: str | Non
         bad = [c.val_every for c in configs if record_every < 1 or c.val_every % record_every]
         if bad:
             raise ValueError(f"record_every: must divide val_every ({bad[0]}), got {record_every}")
+    if smoothness is not None:
+        _check_smoothness(smoothness, record_every, configs)
     _per_config(initial_params, len(configs), "initial_params")
     _per_config(initial_rule_state, len(configs), "initial_rule_state")
     pick = lambda values, idx: None if values is None else [values[i] for i in idx]  # noqa: E731
     out: list[RunResult | None] = [None] * len(configs)
     for idx in groups.values():
         results = _train_group([configs[i] for i in idx], checkpoint, resume, progress, stop_after,
-                               record_every, pick(initial_params, idx), pick(initial_rule_state, idx), rule)
+                               record_every, pick(initial_params, idx), pick(initial_rule_state, idx), rule,
+                               smoothness)
         for i, r in zip(idx, results):
             out[i] = r
     return out  # type: ignore[return-value]

@@ -20,7 +20,7 @@ from localrnn.analysis.memory import recurrence_spectra, state_jacobian_norms
 from localrnn.analysis.recurrence import RECURRENT_FIELDS, as_float64, effective, map_jacobian, step_map, trajectory
 from localrnn.analysis.sensitivity import (influence_norms, influence_norms_estimate, n_recurrent,
                                           rademacher_probes)
-from localrnn.analysis.smoothness import loss_jump, top_hessian_eigenvalue
+from localrnn.analysis.smoothness import EIGEN_KEY, SMOOTHNESS_KEYS, loss_jump, top_hessian_eigenvalue
 from localrnn.analysis.task_facts import task_facts
 from localrnn.analysis.verdict import verdict
 from localrnn.config import TrainConfig
@@ -103,8 +103,21 @@ def _smoothness(p, cfg: TrainConfig, n: int, key: jax.Array, rule_state: Sequenc
                   initial_rule_state=None if not rule_state else [list(rule_state)])
     after = as_float64(r.params)
     before_loss = float(loss_fn(p))
-    return {"samples": n, "iterations": 30, "lr": cfg.lr, "top_eigenvalues": [eig],
+    return {"source": "one update", "samples": n, "iterations": 30, "lr": cfg.lr, "top_eigenvalues": [eig],
             "losses": [before_loss], "loss_jumps": [float(loss_jump(loss_fn, p, after))]}
+
+
+def _recorded_smoothness(records: Mapping | None, cfg: TrainConfig) -> dict | None:
+    """The smoothness series the run recorded along training (``Store.records``), or None: per
+    recorded iteration E before the update, its jump, and the top eigenvalue if it was recorded."""
+    before, jump = SMOOTHNESS_KEYS[0], SMOOTHNESS_KEYS[2]
+    if not records or jump not in records or before not in records:
+        return None
+    its, jumps = records[jump]
+    eig = _list(records[EIGEN_KEY][1]) if EIGEN_KEY in records else []
+    return {"source": "recorded", "samples": None, "iterations": 30 if eig else None, "lr": cfg.lr,
+            "recorded_iterations": [int(i) for i in np.asarray(its)], "top_eigenvalues": eig,
+            "losses": _list(records[before][1]), "loss_jumps": _list(jumps)}
 
 
 def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples: int = 100, hessian: bool = False,
@@ -117,8 +130,10 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
     ``probes``: Rademacher probes per sample when the exact influence would be too large;
     ``starts``: fixed-point searches per constant input; ``max_symbols``: distractor symbols tried
     at most (None: all); ``records``: the run's stored records (``Store.records``), for the rule's
-    per-lag cosine; ``rule_state``: the rule's stored state (its leaves), for the update of the
-    loss jump. Returns a dict of lists and numbers (JSON-serializable).
+    per-lag cosine and the smoothness series recorded along training (when present they are the
+    smoothness measures and ``hessian`` adds nothing); ``rule_state``: the rule's stored state (its
+    leaves), for the update of the one-update loss jump. Returns a dict of lists and numbers
+    (JSON-serializable).
     """
     _positive("samples", samples)
     _positive("hessian_samples", hessian_samples)
@@ -159,7 +174,9 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
                         "influence_norm_max": _list(jnp.max(infl, axis=1))},
         "attractors": _attractors(p, config, cell, trajectory(p, cell, x), starts, seed, max_symbols),
         "credit": _credit(records, facts.first_marker_window(T)),
-        "smoothness": _smoothness(own, config, hessian_samples, jax.random.PRNGKey(seed), rule_state) if hessian else None,
+        "smoothness": _recorded_smoothness(records, config),
     }
+    if result["smoothness"] is None and hessian:
+        result["smoothness"] = _smoothness(own, config, hessian_samples, jax.random.PRNGKey(seed), rule_state)
     result["verdict"] = verdict(result).as_dict()
     return result

@@ -120,6 +120,8 @@ def _attractors(r: dict, plt, path: str, title: str) -> str:
 
 def _smoothness(r: dict, plt, path: str, title: str) -> str:
     s = r["smoothness"]
+    if s.get("source") == "recorded":
+        return _smoothness_series(s, plt, path, title)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     eig = np.asarray(s["top_eigenvalues"], float)
     a.bar(np.arange(len(eig)), eig, color="C0", label="top Hessian eigenvalue (signed)")
@@ -131,6 +133,27 @@ def _smoothness(r: dict, plt, path: str, title: str) -> str:
     _label(b, "update", "loss (nats or squared error)")
     return _save(fig, path, title, f"Smoothness: largest-magnitude Hessian eigenvalue of E on {s['samples']} "
                  f"validation samples ({s['iterations']} power iterations), and the loss jump of one update.")
+
+
+def _smoothness_series(s: dict, plt, path: str, title: str) -> str:
+    """The series recorded along training against the iteration, with 2/alpha drawn."""
+    its, limit = np.asarray(s["recorded_iterations"]), 2.0 / s["lr"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    if s["top_eigenvalues"]:
+        a.plot(its, _arr(s["top_eigenvalues"]), ".-", color="C0", label="top Hessian eigenvalue (signed)")
+    else:
+        a.text(0.5, 0.5, "eigenvalue not recorded\n([smoothness] hessian = true records it)", ha="center",
+               va="center", transform=a.transAxes, fontsize=8)
+    a.axhline(limit, color="C3", ls="--", label=f"2/alpha = {limit:.3g}")
+    _label(a, "iteration", "eigenvalue (loss per unit parameter^2)")
+    b.plot(its, _arr(s["losses"]), ".-", color="C7", label="E before the update")
+    b.plot(its, _arr(s["loss_jumps"]), ".-", color="C1", label="E after - E before")
+    b.axhline(0.0, color="k", lw=0.5)
+    _label(b, "iteration", "loss (nats or squared error)")
+    return _save(fig, path, title, "Smoothness along training: at each recorded iteration, on a fixed set of "
+                 "validation samples, the largest-magnitude Hessian eigenvalue of E before the update (30 power "
+                 "iterations) and E before and the jump E after - E before of that update. Rough where the "
+                 "eigenvalue exceeds 2/alpha at more than 10 % of the iterations, or a jump exceeds E.")
 
 
 def write_figures(result: dict, out_dir: str) -> list[str]:

@@ -6,7 +6,8 @@ Rules, each with its threshold stated in its sentence:
   ``||dE/dh_{T-1}||`` (median over samples of the per-sample ratio), or the rule's per-lag
   cosine with BPTT there < VANISHING_COSINE (0.1);
 * rough loss: the top Hessian eigenvalue exceeds 2/alpha at more than ROUGH_FRACTION (10 %)
-  of the validations measured, or one update raised E by more than E;
+  of the measurements (the recorded iterations of a series recorded along training, else the one
+  update from the final parameters), or one update raised E by more than E;
 * missing attractors: fewer stable fixed points than classes under every constant input tried
   (evidence, not proof: a finite delay can be bridged by slow transients);
 * undetermined: none of these holds.
@@ -65,29 +66,40 @@ def _vanishing(m: dict) -> tuple[bool | None, str]:
     return hit, ("vanishing credit: " if hit else "no vanishing credit: ") + "; ".join(parts) + "."
 
 
+def _source(s: dict) -> str:
+    its = s.get("recorded_iterations")
+    if s.get("source") == "recorded" and its:
+        return (f"source: the series recorded along training, {len(its)} recorded iteration(s) from {its[0]} "
+                f"to {its[-1]}")
+    return "source: one update from the final parameters (no series recorded for this run)"
+
+
 def _rough(m: dict) -> tuple[bool | None, str]:
     s = m.get("smoothness")
     if not s:
-        return None, "rough loss: not checked (no Hessian measured; --hessian computes it)."
-    eig = [float(v) for v in s.get("top_eigenvalues") or []]
-    jumps, losses = s.get("loss_jumps") or [], s.get("losses") or []
+        return None, ("rough loss: not checked (no Hessian measured and no series recorded; --hessian computes "
+                      "it, a diagnostics spec's [smoothness] records it).")
+    eig = [float(v) for v in s.get("top_eigenvalues") or [] if _number(v) is not None]
+    pairs = [(float(j), float(e)) for j, e in zip(s.get("loss_jumps") or [], s.get("losses") or [])
+             if _number(j) is not None and _number(e) is not None]
     limit = 2.0 / float(s["lr"])
+    where = "recorded iteration(s)" if s.get("source") == "recorded" else "measurement(s)"
     parts, hit = [], False
     if eig:
-        frac = sum(v > limit for v in eig) / len(eig)
-        hit |= frac > ROUGH_FRACTION
-        parts.append(f"the top Hessian eigenvalue exceeds 2/alpha = {limit:.3g} at {100 * frac:.0f} % of "
-                     f"{len(eig)} validation(s) (largest {max(eig, key=abs):.3g}; rough above "
+        over = sum(v > limit for v in eig)
+        hit |= over / len(eig) > ROUGH_FRACTION
+        parts.append(f"the top Hessian eigenvalue exceeds 2/alpha = {limit:.3g} at {over} of {len(eig)} {where} "
+                     f"({100 * over / len(eig):.0f} %; largest {max(eig, key=abs):.3g}; rough above "
                      f"{100 * ROUGH_FRACTION:.0f} %)")
-    if jumps:
-        worst = max(range(len(jumps)), key=lambda i: jumps[i] - losses[i])
-        over = jumps[worst] > losses[worst]
-        hit |= over
-        parts.append(f"the largest loss jump is {jumps[worst]:.3g} against E = {losses[worst]:.3g} before the "
-                     f"update (rough when a jump exceeds E)")
+    if pairs:
+        jump, e = max(pairs, key=lambda p: p[0] - p[1])
+        n_over = sum(j > e0 for j, e0 in pairs)
+        hit |= n_over > 0
+        parts.append(f"the largest loss jump is {jump:.3g} against E = {e:.3g} before the update; {n_over} of "
+                     f"{len(pairs)} jump(s) exceed E (rough when a jump exceeds E)")
     if not parts:
-        return None, "rough loss: not checked (no eigenvalue or loss jump measured)."
-    return hit, ("rough loss: " if hit else "loss not rough: ") + "; ".join(parts) + "."
+        return None, f"rough loss: not checked (no finite eigenvalue or loss jump measured; {_source(s)})."
+    return hit, ("rough loss: " if hit else "loss not rough: ") + "; ".join(parts) + f" ({_source(s)})."
 
 
 def _attractors(m: dict) -> tuple[bool | None, str]:

@@ -107,8 +107,15 @@ def _summary(r: dict) -> str:
     if r.get("credit"):
         lines.append(f"credit: the rule's per-lag cosine with BPTT at the first marker "
                      f"{r['credit']['cosine_at_first_marker']:.3g} (iteration {r['credit']['iteration']})")
-    if r.get("smoothness"):
-        sm = r["smoothness"]
+    sm = r.get("smoothness")
+    if sm and sm.get("source") == "recorded":
+        eig = [v for v in sm["top_eigenvalues"] if v is not None]
+        jumps = [v for v in sm["loss_jumps"] if v is not None]
+        lines.append(f"smoothness (recorded at {len(sm['recorded_iterations'])} iterations): top Hessian eigenvalue "
+                     + (f"{min(eig):.4g} .. {max(eig):.4g}" if eig else "not recorded")
+                     + f" (2/alpha = {2 / sm['lr']:.4g}); largest loss jump "
+                     + (f"{max(jumps):+.3g}" if jumps else "none finite"))
+    elif sm:
         lines.append(f"smoothness: top Hessian eigenvalue {sm['top_eigenvalues'][0]:.4g} (2/alpha = "
                      f"{2 / sm['lr']:.4g}); one update changed E by {sm['loss_jumps'][0]:+.3g} from "
                      f"{sm['losses'][0]:.3g}")

@@ -8,7 +8,9 @@ the end; every ``every`` iterations it keeps the rule's per-layer record of the 
 iteration and the mean global loss of the ``every`` iterations before it. The LRA
 rule's record holds ``local_loss``, ``target_displacement_norm``, ``grad_Whh_norm`` and
 ``grad_Wxh_norm``, each of shape (T,); any rule's record keys are kept as they come
-(BPTT gives ``dE_dh_norm``).
+(BPTT gives ``dE_dh_norm``). A spec's ``[smoothness]`` adds the smoothness keys of
+:mod:`localrnn.analysis.smoothness` to every record. Each trial keeps its final parameters and
+rule state, so ``localrnn analyze`` reads it with its records.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import hashlib
 import json
 from typing import Any, Callable
 
+from localrnn.analysis.smoothness import SmoothnessRecording
 from localrnn.config import TrainConfig
 from localrnn.experiments.executors import Executor
 from localrnn.experiments.spec import ExperimentSpec, active_arms, plan
 from localrnn.experiments.store import Store
-from localrnn.experiments.sweep import ExperimentSummary, experiment_name, make_jobs
+from localrnn.experiments.sweep import ExperimentSummary, _state_of, experiment_name, make_jobs
 from localrnn.rules import Rule
 from localrnn.train import train
 
@@ -37,14 +40,15 @@ def recording_config(cfg: TrainConfig, every: int) -> TrainConfig:
     return cfg.model_copy(update={"max_iters": total, "val_every": total, "patience": 0})
 
 
-def record_run(cfg: TrainConfig, every: int = 10, rule: Rule | None = None) -> tuple[dict, list[tuple[int, dict[str, Any]]]]:
+def record_run(cfg: TrainConfig, every: int = 10, rule: Rule | None = None,
+               smoothness: SmoothnessRecording | None = None) -> tuple[dict, list[tuple[int, dict[str, Any]]]]:
     """Train ``cfg`` recording every ``every`` iterations (see the module docstring).
 
     Returns ``(result, records)``: ``result`` the run's result as the store keeps it,
     ``records`` a list of ``(iteration, {name: array})`` with ``global_loss`` and the rule's
-    record entries. ``rule`` overrides the built rule (tests).
+    record entries (and the smoothness keys with ``smoothness``). ``rule`` overrides the built rule (tests).
     """
-    r = train([recording_config(cfg, every)], record_every=every, rule=rule)[0]
+    r = train([recording_config(cfg, every)], record_every=every, rule=rule, smoothness=smoothness)[0]
     return r.to_dict(), r.records
 
 
@@ -58,7 +62,11 @@ def run_diagnostics(store: Store, spec: ExperimentSpec, budget: str, executor: E
     name = experiment_name(spec, budget)
     store.add_experiment(name, "diagnostics", {"spec": spec.model_dump(mode="json"), "budget": budget,
                                                "record_every": every})
-    init = {"diagnostics": True, "every": every}
+    init: dict[str, Any] = {"diagnostics": True, "every": every}
+    smooth = None
+    if spec.smoothness is not None:  # only then: trial ids without it are as before
+        init["smoothness"] = spec.smoothness.model_dump()
+        smooth = SmoothnessRecording(samples=spec.smoothness.samples, hessian=spec.smoothness.hessian)
     ids = [hashlib.sha256(json.dumps({"run_id": t.trial_id, **init}, sort_keys=True).encode()).hexdigest()[:16]
            for t in trials]
     store.register_trials(name, [(tid, t.config, t.labels, init) for tid, t in zip(ids, trials)])
@@ -69,10 +77,12 @@ def run_diagnostics(store: Store, spec: ExperimentSpec, budget: str, executor: E
     for job in make_jobs([trials[i] for i in todo]):
         picked = [todo[j] for j in job]
         store.set_status([ids[i] for i in picked], "running")
-        results = train([recording_config(trials[i].config, every) for i in picked], record_every=every)
+        results = train([recording_config(trials[i].config, every) for i in picked], record_every=every,
+                        smoothness=smooth)
         for i, r in zip(picked, results):
             store.write_records(ids[i], r.records)
-            store.write_result(ids[i], r.to_dict())
+            d = r.to_dict(keep_state=True)
+            store.write_result(ids[i], d, _state_of(d))
             if progress:
                 progress(f"{trials[i].labels['arm']}: {r.status} ({r.iterations} iterations)")
         summary.ran += len(picked)

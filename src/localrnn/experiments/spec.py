@@ -25,6 +25,9 @@ A spec names its settings once and expands into training configs::
     [budget.paper]
     max_iters = 100000
     patience = 30
+    [smoothness]                  # diagnostics only, opt-in: E before/after each recorded update
+    samples = 1000                # on the validation set's first N (at most val_size)
+    hessian = true                # and the top Hessian eigenvalue (30 power iterations)
     [report]                      # how the report lays the results out
     rows = ["task", "arm", "inner_steps"]
     columns = "length"
@@ -48,8 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from localrnn.errors import first_error
 
-__all__ = ["LADDER_KINDS", "SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "load_spec", "parse_spec",
-           "plan", "plan_axes", "arm_rules"]
+__all__ = ["LADDER_KINDS", "SpecError", "ExperimentSpec", "Arm", "Budget", "PlannedTrial", "SmoothnessSpec",
+           "load_spec", "parse_spec", "plan", "plan_axes", "arm_rules"]
 
 #: kinds whose trials are curriculum ladders (the length is the curriculum's start)
 LADDER_KINDS = ("curriculum", "frontier")
@@ -134,6 +137,13 @@ class CurriculumSpec(_Strict):
     warm_start: bool = True
 
 
+class SmoothnessSpec(_Strict):
+    """A diagnostics experiment's opt-in smoothness record (docs/analysis.md)."""
+
+    samples: int = Field(1000, ge=1, description="the validation set's first N samples (at most val_size)")
+    hessian: bool = Field(False, description="also the top Hessian eigenvalue (30 power iterations of HVPs)")
+
+
 class ReportSpec(_Strict):
     rows: list[str] = Field(default_factory=lambda: ["task", "arm"])
     columns: str = "length"
@@ -159,6 +169,8 @@ class ExperimentSpec(_Strict):
     budget: dict[str, Budget] = Field(default_factory=lambda: {"default": Budget()})
     curriculum: CurriculumSpec = Field(default_factory=CurriculumSpec)
     record_every: int = Field(10, ge=1)
+    smoothness: SmoothnessSpec | None = Field(None, description="diagnostics: also record the loss jump (and "
+                                              "the top Hessian eigenvalue) at each recorded iteration")
     report: ReportSpec = Field(default_factory=ReportSpec)
 
     _grid_ok = field_validator("grid")(classmethod(lambda cls, v: _check_grid(v)))
@@ -176,6 +188,8 @@ class ExperimentSpec(_Strict):
             raise ValueError(f"arms: repeated arm name {dup[0]!r}")
         if not self.budget:
             raise ValueError("budget: give at least one named budget")
+        if self.smoothness is not None and self.kind != "diagnostics":
+            raise ValueError(f"smoothness: recorded by a diagnostics experiment only; this kind is {self.kind!r}")
         return self
 
 
@@ -362,6 +376,10 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
     unused = [u for u in unused if u not in used_budget_keys]
     if unused and arms:
         raise SpecError(f"{source}: budget.{budget}.{unused[0]}: matches no arm's settings")
+    small = [t.config.val_size for t in out if spec.smoothness and t.config.val_size < spec.smoothness.samples]
+    if small:
+        raise SpecError(f"{source}: smoothness.samples: {spec.smoothness.samples} exceeds val_size {small[0]} "
+                        f"(budget {budget}); allowed: 1 .. {min(small)}")
     return out
 
 
