@@ -221,7 +221,7 @@ def test_srnn_configs_keep_their_ids():
     ({"cell": "leaky", "tau": 0.5}, r"tau: must be a finite number >= 1, got 0\.5"),
     ({"tau": 2.0}, r"tau: the srnn cell has no leak"),
     ({"cell": "leaky", "tau": float("inf")}, r"tau: must be a finite number >= 1"),
-    ({"cell": "leaky", "tau": 2.0, "rule": "lra"}, r"cell: rule 'lra' is defined for the srnn cell only"),
+    ({"cell": "leaky", "tau": 2.0, "rule": "lra_fdbk"}, r"cell: rule 'lra_fdbk' is defined for the srnn cell only"),
     ({"cell": "leaky", "tau": 2.0, "rule": "tptt"}, r"cell: rule 'tptt' is defined for the srnn cell only"),
 ])
 def test_bad_cell_settings_are_refused(fields, message):
@@ -230,9 +230,11 @@ def test_bad_cell_settings_are_refused(fields, message):
 
 
 def test_rules_declare_their_cells():
-    for name in ("bptt", "readout", "rtrl", "snap1", "uoro", "eprop", "rflo", "fa"):
+    for name in ("bptt", "readout"):
+        assert get_rule(name).cells == ("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"), name
+    for name in ("rtrl", "snap1", "uoro", "eprop", "rflo", "fa", "lra"):
         assert get_rule(name).cells == ("srnn", "leaky", "orthogonal"), name
-    for name in ("lra", "tptt", "lra_fdbk"):
+    for name in ("tptt", "lra_fdbk"):
         assert get_rule(name).cells == ("srnn",), name
-    with pytest.raises(ValueError, match="cell: rule 'lra'"):
-        make_rule("lra", cell=make_cell("leaky", 2.0))
+    with pytest.raises(ValueError, match="cell: rule 'tptt'"):
+        make_rule("tptt", cell=make_cell("leaky", 2.0))

@@ -168,10 +168,9 @@ def test_training_keeps_whh_orthogonal_and_w0_fixed(rule):
     assert _orthogonality_error(ORTHOGONAL.recurrent(r.params)) < 1e-12
 
 
-def test_store_checkpoint_and_warm_start_keep_w0_and_a(tmp_path):
-    """A run stopped at 100 iterations and resumed from its checkpoint ends where the whole run
-    ends; its final state through the store (W0 and A by name) warm-starts a run exactly."""
-    cfg = _config(max_iters=200)
+def resume_and_store(cfg: TrainConfig, tmp_path):
+    """``(full run, its stored parameters {field: array})``: asserts that the run stopped at 100
+    iterations and resumed from its checkpoint ends bit for bit where the whole run ends."""
     full = train_one(cfg)
     path = str(tmp_path / "run.ckpt")
     assert train_one(cfg, checkpoint=path, stop_after=100).iterations == 100
@@ -180,7 +179,14 @@ def test_store_checkpoint_and_warm_start_keep_w0_and_a(tmp_path):
     with Store(MEMORY) as st:
         st.register_trials("e", [(cfg.run_id(), cfg, {}, None)])
         st.write_result(cfg.run_id(), full.to_dict(), full.to_dict(keep_state=True))
-        stored = st.params(cfg.run_id())
+        return full, st.params(cfg.run_id())
+
+
+def test_store_checkpoint_and_warm_start_keep_w0_and_a(tmp_path):
+    """A run stopped at 100 iterations and resumed from its checkpoint ends where the whole run
+    ends; its final state through the store (W0 and A by name) warm-starts a run exactly."""
+    cfg = _config(max_iters=200)
+    full, stored = resume_and_store(cfg, tmp_path)
     assert set(stored) == set(OrthogonalParams._fields)
     assert all(np.array_equal(stored[k], getattr(full.params, k)) for k in OrthogonalParams._fields)
     warm = train([cfg.model_copy(update={"max_iters": 100})], initial_params=[stored])[0]

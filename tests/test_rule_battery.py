@@ -24,7 +24,8 @@ SWITCH_ON = 0.1
 #: the cells other than the SRNN the battery checks rules on (each rule on those it declares)
 LEAKY = make_cell("leaky", 3.0)
 ORTHOGONAL = make_cell("orthogonal")
-OTHER_CELLS = (LEAKY, ORTHOGONAL)
+DIAGONAL, DIAGONAL_REAL = make_cell("diagonal"), make_cell("diagonal-real")
+OTHER_CELLS = (LEAKY, ORTHOGONAL, DIAGONAL, DIAGONAL_REAL)
 
 
 def rule_cases(rdef: RuleDef) -> list[dict[str, float]]:

@@ -14,6 +14,10 @@ operations, same numbers). Per sample its Jacobian and immediate derivatives are
 (D_0 = 0: nothing comes before step 0). ``orthogonal`` is the SRNN with
 Whh = W0 expm(A - A^T): W0 fixed, A trained (localrnn.orthogonal_cell); its parameters are
 :class:`~localrnn.orthogonal_cell.OrthogonalParams`, and its map, given that Whh, is the SRNN's.
+``diagonal`` and ``diagonal-real`` are the linear diagonal (LRU-style) recurrence of
+localrnn.diagonal_cell, ``h_t = lambda * h_{t-1} + gamma(lambda) (x_t B)``, with parameters of their
+own (:class:`~localrnn.diagonal_cell.DiagonalParams`, ``RealDiagonalParams``); none of the methods
+below that take ``whh`` applies to them (model.py runs their map).
 A cell is static: configs with different cells compile different programs.
 """
 
@@ -29,11 +33,14 @@ from localrnn import orthogonal_cell
 
 __all__ = ["Cell", "CellName", "CELLS", "SRNN", "make_cell"]
 
-CellName = Literal["srnn", "leaky", "orthogonal"]
+CellName = Literal["srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"]
 #: the cells a config may name, and what each is
 CELLS = {"srnn": "simple RNN: h_t = z_{t-1} Whh + x_t Wxh + bh",
          "leaky": "leaky SRNN: h_t = (1 - 1/tau) h_{t-1} + (1/tau)(z_{t-1} Whh + x_t Wxh + bh)",
-         "orthogonal": "simple RNN with Whh = W0 expm(A - A^T): W0 fixed, A trained from 0"}
+         "orthogonal": "simple RNN with Whh = W0 expm(A - A^T): W0 fixed, A trained from 0",
+         "diagonal": "complex diagonal linear recurrence: h_t = lambda * h_{t-1} + sqrt(1 - |lambda|^2) x_t B, "
+                     "lambda = exp(-exp(nu) + i theta)",
+         "diagonal-real": "the diagonal cell with real lambda = exp(-exp(nu)), B and h"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,11 @@ class Cell:
     def parametrized(self) -> bool:
         """Whether the cell has parameters of its own in place of Whh (orthogonal: W0 and A)."""
         return self.name == "orthogonal"
+
+    @property
+    def diagonal(self) -> bool:
+        """Whether the cell is the diagonal linear recurrence (complex or real), not an SRNN map."""
+        return self.name in ("diagonal", "diagonal-real")
 
     def recurrent(self, params) -> jax.Array:
         """The recurrent matrix the cell iterates: ``params.Whh``, or ``W0 expm(A - A^T)``

@@ -13,6 +13,8 @@ NamedTuple pytree so that every rule returns its updates in the same shape. ``ce
 another one-step map (localrnn.cells, docs/cells.md); the default is the SRNN above. A cell with
 parameters of its own (orthogonal: ``OrthogonalParams``) reads its recurrent matrix through
 ``cell.recurrent(params)``; :func:`effective_params` gives the SRNN parameters it iterates.
+The diagonal cells (localrnn.diagonal_cell) have their own parameters, states and readout input
+``tanh([Re h, Im h])``; every function here dispatches to that module for them.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from localrnn import diagonal_cell
 from localrnn.cells import SRNN, Cell
 
 __all__ = ["Params", "params_fields", "cell_params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout",
-           "effective_params"]
+           "readout_input", "effective_params"]
 
 
 class Params(NamedTuple):
@@ -55,7 +58,10 @@ def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax
 def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
                 dtype=jnp.float32, cell: Cell = SRNN) -> Params:
     """Orthogonal weights, zero biases (docs/network.md), as ``cell``'s parameters (orthogonal:
-    ``W0`` the orthogonal Whh, ``A = 0``)."""
+    ``W0`` the orthogonal Whh, ``A = 0``); the diagonal cells' own initialization
+    (localrnn.diagonal_cell)."""
+    if cell.diagonal:
+        return diagonal_cell.init_params(key, n_in, n_hidden, n_out, dtype, cell.name == "diagonal")
     k1, k2, k3 = jax.random.split(key, 3)
     return cell.parametrize(Params(
         Wxh=orthogonal(k1, (n_in, n_hidden), dtype),
@@ -68,24 +74,30 @@ def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
 
 def params_fields(cell: Cell = SRNN) -> tuple[str, ...]:
     """The fields of ``cell``'s parameters, in pytree order (SRNN: ``Params._fields``)."""
-    if cell.parametrized:
-        from localrnn.orthogonal_cell import OrthogonalParams
-
-        return OrthogonalParams._fields
-    return Params._fields
+    return _params_type(cell)._fields
 
 
 def cell_params(fields, cell: Cell = SRNN):
     """``cell``'s parameters from a mapping of their fields (a stored or checkpointed state)."""
+    return _params_type(cell)(**fields)
+
+
+def _params_type(cell: Cell) -> type:
+    """The NamedTuple of ``cell``'s parameters."""
     if cell.parametrized:
         from localrnn.orthogonal_cell import OrthogonalParams
 
-        return OrthogonalParams(**fields)
-    return Params(**fields)
+        return OrthogonalParams
+    if cell.diagonal:
+        return diagonal_cell.DiagonalParams if cell.name == "diagonal" else diagonal_cell.RealDiagonalParams
+    return Params
 
 
 def effective_params(params, cell: Cell = SRNN) -> Params:
-    """The SRNN parameters ``cell`` iterates: ``params`` with ``Whh = cell.recurrent(params)``."""
+    """The SRNN parameters ``cell`` iterates: ``params`` with ``Whh = cell.recurrent(params)``
+    (ValueError for the diagonal cells, which iterate no SRNN map)."""
+    if cell.diagonal:
+        raise ValueError(f"cell: the {cell.name} cell has no SRNN parameters (no recurrent matrix Whh)")
     return Params(Wxh=params.Wxh, Whh=cell.recurrent(params), bh=params.bh, Why=params.Why, by=params.by)
 
 
@@ -106,8 +118,12 @@ def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None,
     ``h_init`` (B, m) or None: the state ``z_{-1}`` fed in *before* step 0, used as
     given: ``h_0 = h_init Whh + x_0 Wxh + bh`` (the published code's validation feeds the
     raw pre-activation ``x_0 Wxh + bh`` here, docs/lra.md); by default there is no
-    recurrent input at step 0: ``h_0 = x_0 Wxh + bh``.
+    recurrent input at step 0: ``h_0 = x_0 Wxh + bh``. The diagonal cells' states are
+    :func:`localrnn.diagonal_cell.hidden_states` (complex for ``diagonal``; no ``h_init``).
     """
+    if cell.diagonal:
+        _no_prior(h_init, cell)
+        return diagonal_cell.hidden_states(params, x)
     u = x @ params.Wxh + params.bh  # input drive for every step at once: (T, B, m)
     whh = cell.recurrent(params)
     h0 = _first_state(whh, u[0], h_init, cell)
@@ -120,15 +136,30 @@ def hidden_states(params: Params, x: jax.Array, h_init: jax.Array | None = None,
     return jnp.concatenate([h0[None], hs], axis=0)
 
 
-def readout(params: Params, h_last: jax.Array) -> jax.Array:
-    """Output pre-activation ``out = tanh(h_{T-1}) Why + by`` (B, k)."""
-    return jnp.tanh(h_last) @ params.Why + params.by
+def readout_input(h_last: jax.Array, cell: Cell = SRNN) -> jax.Array:
+    """What ``Why`` reads: ``tanh(h_{T-1})``, or ``tanh([Re h_{T-1}, Im h_{T-1}])`` for the
+    complex diagonal cell."""
+    return jnp.tanh(diagonal_cell.features(h_last) if cell.diagonal else h_last)
+
+
+def readout(params: Params, h_last: jax.Array, cell: Cell = SRNN) -> jax.Array:
+    """Output pre-activation ``out = tanh(h_{T-1}) Why + by`` (B, k) (:func:`readout_input`)."""
+    return readout_input(h_last, cell) @ params.Why + params.by
+
+
+def _no_prior(h_init, cell: Cell) -> None:
+    """ValueError naming ``cell`` if a state before step 0 is given to a diagonal cell."""
+    if h_init is not None:
+        raise ValueError(f"cell: a state before step 0 (h_init) is defined for the srnn cell only, got {cell.name!r}")
 
 
 def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None,
                 cell: Cell = SRNN) -> jax.Array:
     """``h_{T-1}`` without keeping the whole trajectory (for validation); ``h_init`` and ``cell``
     as in :func:`hidden_states`."""
+    if cell.diagonal:
+        _no_prior(h_init, cell)
+        return diagonal_cell.final_state(params, x)
     u = x @ params.Wxh + params.bh
     whh = cell.recurrent(params)
     h0 = _first_state(whh, u[0], h_init, cell)
@@ -143,4 +174,4 @@ def final_state(params: Params, x: jax.Array, h_init: jax.Array | None = None,
 def forward(params: Params, x: jax.Array, h_init: jax.Array | None = None,
             cell: Cell = SRNN) -> jax.Array:
     """Network output ``out`` (B, k) for inputs ``x`` (T, B, n)."""
-    return readout(params, final_state(params, x, h_init, cell))
+    return readout(params, final_state(params, x, h_init, cell), cell)

@@ -6,7 +6,9 @@ vanishing-gradient regularizer (Pascanu, Mikolov & Bengio 2013, eq. 10)
 
 with Frobenius norms over the batch matrix (a term is 0 when a norm is 0).
 The rule returns grad E + lambda grad Omega; gradient-norm clipping is applied by
-the training loop, for every rule alike.
+the training loop, for every rule alike. On the diagonal cells (localrnn.diagonal_cell) it is
+autodiff of E through their forward pass, every parameter alike; Omega and the record's per-step
+diagnostics are not defined there (reg_lambda != 0 is refused; the record holds the loss only).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import jax.numpy as jnp
 from pydantic import BaseModel, ConfigDict, Field
 
 from localrnn.cells import SRNN, Cell
-from localrnn.model import Params
+from localrnn.losses import global_loss
+from localrnn.model import Params, forward
 from localrnn.rules._base import Hparam, Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record
 from localrnn.rules._gradient import _hidden_states_perturbed, loss_and_hidden_grads
@@ -41,7 +44,25 @@ class BPTTOptions(BaseModel):
     regularize: bool = Field(False, description="add lambda * Omega (on when reg_lambda != 0)")
 
 
+def _diagonal_build(options: BPTTOptions, loss: str, cell: Cell) -> Rule:
+    """BPTT on a diagonal cell: ``dE/dparams`` by autodiff through :func:`localrnn.model.forward`."""
+    if options.regularize:
+        raise ValueError(f"reg_lambda: Pascanu's regularizer is defined for the srnn | leaky | orthogonal "
+                         f"cell only; the {cell.name} cell takes reg_lambda = 0")
+    loss_fn = global_loss(loss)
+
+    def step(params, state, batch, hparams):
+        x, y = batch
+        e_val, grads = jax.value_and_grad(lambda p: loss_fn(forward(p, x, cell=cell), y))(params)
+        return grads, state, {"loss": e_val}
+
+    return Rule("bptt", zero_state, step)
+
+
 def _build(options: BPTTOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+    if cell.diagonal:
+        return _diagonal_build(options, loss, cell)
+
     def step(params, state, batch, hparams):
         e_val, grads, g_h = loss_and_hidden_grads(params, batch, loss, cell)
         rec = {"loss": e_val}
@@ -64,5 +85,5 @@ RULE = RuleDef(
     hparams={"reg_lambda": Hparam(0.0, "weight lambda of Pascanu's regularizer Omega (0 = off)",
                                   switches="regularize")},
     build=_build,
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )

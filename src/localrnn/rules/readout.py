@@ -1,5 +1,6 @@
 """Readout-only control (docs/readout.md): only Why and by learn, from dE directly;
-Wxh, Whh, bh keep their initial values."""
+Wxh, Whh, bh keep their initial values
+(on the diagonal cells: nu, theta, B; their record holds the loss only)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 
 from localrnn.cells import SRNN, Cell
 from localrnn.losses import global_loss
-from localrnn.model import Params, final_state
+from localrnn.model import Params, final_state, readout_input
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record
 
@@ -20,13 +21,13 @@ def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Ru
 
     def step(params: Params, state, batch, hparams):
         x, y = batch
-        z = jnp.tanh(final_state(params, x, cell=cell))
+        z = readout_input(final_state(params, x, cell=cell), cell)
         e_val, (g_why, g_by) = jax.value_and_grad(
             lambda w, b: loss_fn(z @ w + b, y), argnums=(0, 1))(params.Why, params.by)
         zeros = jax.tree.map(jnp.zeros_like, params)
         grads = zeros._replace(Why=g_why, by=g_by)
         rec = {"loss": e_val}
-        if record:  # no recurrent update: every cosine is 0
+        if record and not cell.diagonal:  # no recurrent update: every cosine is 0
             T = x.shape[0]
             lags = (jnp.zeros((T,) + params.Whh.shape, x.dtype), jnp.zeros((T,) + params.Wxh.shape, x.dtype),
                     jnp.zeros((T,) + params.bh.shape, x.dtype))
@@ -42,5 +43,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )
