@@ -108,3 +108,16 @@ def test_analyze_reads_an_orthogonal_cell_checkpoint(tmp_path, capsys):
     code, text, err = _run(capsys, "analyze", str(ckpt), "--samples", "5", "--symbols", "1")
     assert code == 0, err
     assert "(orthogonal, m=4)" in text and "verdict: " in text
+
+
+def test_analyze_reads_a_diagonal_cell_checkpoint(tmp_path, capsys):
+    """A `--cell diagonal --rule bptt` run's checkpoint: analyzed in closed form (exit 0, a verdict whose
+    attractor sentence gives the memory horizon instead of counting stable states)."""
+    ckpt = tmp_path / "diag.ckpt"
+    with pytest.raises(SystemExit) as exc:
+        main(TRAIN + ["--cell", "diagonal", "--rule", "bptt", "--checkpoint", str(ckpt)])
+    assert exc.value.code == 0
+    code, text, err = _run(capsys, "analyze", str(ckpt), "--samples", "5", "--symbols", "1")
+    assert code == 0, err
+    assert "verdict: " in text and "rho(diag(lambda))" in text and "memory horizon 1/(1 - |lambda|)" in text
+    assert "it reports its memory horizon" in text and "1 stable of 1" in text

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from localrnn.analysis import diagonal
 from localrnn.analysis.attractors import MERGE, TOL, fixed_points
 from localrnn.analysis.gradient_flow import hidden_grad_norms, marker_ratio
 from localrnn.analysis.memory import recurrence_spectra, state_jacobian_norms
@@ -120,6 +121,49 @@ def _recorded_smoothness(records: Mapping | None, cfg: TrainConfig) -> dict | No
             "losses": _list(records[before][1]), "loss_jumps": _list(jumps)}
 
 
+def _diagonal(p, cfg: TrainConfig, samples: int, probes: int, max_symbols: int | None, seed: int) -> dict:
+    """The measures of a diagonal cell (localrnn.analysis.diagonal): memory and attractors in closed
+    form from lambda, gradient flow and sensitivity by autodiff; credit, smoothness and verdict by
+    the caller."""
+    task, facts, cell, T = get_task(cfg.task), task_facts(cfg.task), cfg.model_cell, cfg.length
+    x, y = validation_set(task, T, samples, cfg.val_seed, jnp.float64)
+    mem = diagonal.memory_closed_form(p, T)
+    r, B = mem["radius"], samples
+    g = diagonal.hidden_grad_norms(p, cell, (x, y), task.loss)
+    first = facts.first_marker(x)
+    ratio = np.asarray(marker_ratio(g, first))
+    fields = diagonal.recurrent_fields(p)
+    n_theta = sum(getattr(p, f).size for f in fields)
+    width = p.Why.shape[0]
+    exact = T * samples * width * n_theta * 8 / 2 ** 20 <= EXACT_INFLUENCE_MIB
+    infl = diagonal.influence_norms(p, x) if exact else diagonal.influence_norms_estimate(
+        p, x, diagonal.rademacher_probes(p, probes, samples, seed))
+    F, horizon, inputs = diagonal.step_map(p), diagonal.memory_horizon(p), {}
+    for name, u in facts.constant_inputs(max_symbols).items():
+        u = jnp.asarray(u, jnp.float64)
+        h = diagonal.fixed_point(p, u)
+        inputs[name] = {"n_fixed": 1, "n_stable": 1, "converged_starts": None, "radius": [r],
+                        "norm": [float(jnp.linalg.norm(h))], "residual": float(jnp.linalg.norm(F(h, u) - h))}
+    same = lambda v: {"median": [v] * (T - 1), "max": [v] * (T - 1)}  # noqa: E731
+    return {
+        "config": cfg.model_dump(mode="json"), "samples": samples, "t": list(range(T)),
+        "memory": {"state_jacobian_norm": _median_max(np.repeat(mem["state_jacobian_norm"][:, None], B, 1)),
+                   "W_radius": r, "W_sigma_max": r, "D_t": list(range(1, T)), "D_radius": same(r),
+                   "D_sigma_max": same(r), "closed_form": "D_t = diag(lambda); rho = sigma_max = max |lambda|"},
+        "gradient_flow": {"hidden_grad_norm": _median_max(g), "first_marker_median": float(np.median(first)),
+                          "marker_ratio_median": float(np.median(ratio)), "marker_ratio_max": float(np.max(ratio))},
+        "sensitivity": {"theta": list(fields), "n_theta": int(n_theta),
+                        "method": "exact (forward mode)" if exact else f"Rademacher estimate, {probes} probes",
+                        "influence_norm_mean": _list(jnp.mean(infl, axis=1)),
+                        "influence_norm_max": _list(jnp.max(infl, axis=1))},
+        "attractors": {"classes": facts.classes, "starts": 0, "tol": TOL, "merge": MERGE, "linear": True,
+                       "memory_horizon": {"median": float(np.median(horizon)), "max": float(np.max(horizon))},
+                       "symbols": f"{len(facts.distractors[:max_symbols])} of {len(facts.distractors)} distractor "
+                                  "symbols", "inputs": inputs},
+        "credit": None, "smoothness": None,
+    }
+
+
 def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples: int = 100, hessian: bool = False,
             hessian_samples: int = 1000, probes: int = 32, starts: int = 100, max_symbols: int | None = None,
             records: Mapping | None = None, rule_state: Sequence | None = None, seed: int = 0) -> dict:
@@ -142,6 +186,14 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
     if max_symbols is not None:
         _positive("max_symbols", max_symbols)
     own = as_float64(cell_params(params, config.model_cell) if isinstance(params, Mapping) else params)
+    if config.model_cell.diagonal:
+        result = _diagonal(own, config, samples, probes, max_symbols, seed)
+        result["credit"] = _credit(records, task_facts(config.task).first_marker_window(config.length))
+        result["smoothness"] = _recorded_smoothness(records, config)
+        if result["smoothness"] is None and hessian:
+            result["smoothness"] = _smoothness(own, config, hessian_samples, jax.random.PRNGKey(seed), rule_state)
+        result["verdict"] = verdict(result).as_dict()
+        return result
     p, cell = effective(own, config.model_cell)  # the map the cell iterates, in the SRNN's layout
     task, facts = get_task(config.task), task_facts(config.task)
     T = config.length

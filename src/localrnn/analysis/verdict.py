@@ -9,7 +9,9 @@ Rules, each with its threshold stated in its sentence:
   of the measurements (the recorded iterations of a series recorded along training, else the one
   update from the final parameters), or one update raised E by more than E;
 * missing attractors: fewer stable fixed points than classes under every constant input tried
-  (evidence, not proof: a finite delay can be bridged by slow transients);
+  (evidence, not proof: a finite delay can be bridged by slow transients); for a linear cell
+  (diagonal) not counted: its one stable fixed point per input says nothing, the sentence gives the
+  memory horizon 1/(1 - |lambda_j|) instead;
 * undetermined: none of these holds.
 
 A measure that was not computed leaves its rule "not checked", said in its sentence.
@@ -108,6 +110,13 @@ def _attractors(m: dict) -> tuple[bool | None, str]:
         return None, "missing attractors: not checked (no fixed points sought)."
     if a.get("classes") is None:
         return None, "missing attractors: not checked (a regression target has no classes to hold)."
+    if a.get("linear"):
+        h = a.get("memory_horizon") or {}
+        T = (m.get("config") or {}).get("length")
+        return None, ("missing attractors: not counted (a linear cell has exactly one fixed point per constant "
+                      "input, always stable; it reports its memory horizon 1/(1 - |lambda_j|) instead: median "
+                      f"{h.get('median', float('nan')):.3g}, max {h.get('max', float('nan')):.3g} steps"
+                      + (f", against T = {T}" if T is not None else "") + ").")
     k = int(a["classes"])
     best_name, best = max(((n, int(v["n_stable"])) for n, v in a["inputs"].items()), key=lambda t: t[1])
     hit = best < k

@@ -91,8 +91,9 @@ def _summary(r: dict) -> str:
     """The key numbers of each measure, one line each."""
     m, g, s, a = r["memory"], r["gradient_flow"], r["sensitivity"], r["attractors"]
     T = len(r["t"])
+    W = "diag(lambda)" if a.get("linear") else "Whh"
     lines = [
-        f"memory: rho(Whh) {m['W_radius']:.3g}, sigma_max(Whh) {m['W_sigma_max']:.3g}; "
+        f"memory: rho({W}) {m['W_radius']:.3g}, sigma_max({W}) {m['W_sigma_max']:.3g}; "
         f"||dh_(T-1)/dh_0|| median {m['state_jacobian_norm']['median'][0]:.3g}, max "
         f"{m['state_jacobian_norm']['max'][0]:.3g}; rho(D_t) median over t and samples "
         f"{_nanmedian(m['D_radius']['median']):.3g}",
@@ -102,7 +103,9 @@ def _summary(r: dict) -> str:
         f"sensitivity: ||dh_t/dtheta_rec||_F mean {s['influence_norm_mean'][0]:.3g} at t=0, "
         f"{s['influence_norm_mean'][-1]:.3g} at t={T - 1} ({s['method']})",
         "attractors: " + _attractor_counts(a["inputs"])
-        + (f" (classes: {a['classes']}; {a['symbols']})" if a["classes"] is not None else " (regression: no classes)"),
+        + (f" (classes: {a['classes']}; {a['symbols']})" if a["classes"] is not None else " (regression: no classes)")
+        + (f"; linear cell: memory horizon 1/(1 - |lambda|) median {a['memory_horizon']['median']:.3g}, max "
+           f"{a['memory_horizon']['max']:.3g} steps" if a.get("linear") else ""),
     ]
     if r.get("credit"):
         lines.append(f"credit: the rule's per-lag cosine with BPTT at the first marker "
