@@ -3,7 +3,7 @@ from lambda, gradient flow and sensitivity against a literal step-by-step transc
 
 Broken lines, each seen to fail the test named (run once by hand, then restored):
 * diagonal.memory_closed_form: ``r ** (T - 1 - t)`` -> ``r ** (T - t)``: test_memory_is_the_closed_form_from_lambda;
-* diagonal.hidden_grad_norms: ``x.shape[1] * ...`` dropped, or ``eps[..., m:]`` -> ``eps[..., :m]``:
+* diagonal.hidden_grad_norms: ``x.shape[1] * ...`` dropped, or ``eps[..., m:]`` -> ``eps[..., :m]`` (complex cell only):
   test_gradient_flow_matches_a_literal_transcription;
 * diagonal.fixed_point: ``/ (1.0 - lambda)`` -> ``/ (1.0 + lambda)``: test_fixed_point_is_the_closed_form;
 * verdict._attractors: the ``linear`` branch removed: test_verdict_reports_the_horizon_for_a_linear_cell.

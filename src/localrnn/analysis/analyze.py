@@ -121,6 +121,18 @@ def _recorded_smoothness(records: Mapping | None, cfg: TrainConfig) -> dict | No
             "losses": _list(records[before][1]), "loss_jumps": _list(jumps)}
 
 
+def _flow_and_sensitivity(g, first, theta: list, n_theta: int, exact: bool, probes: int, infl) -> dict:
+    """The ``gradient_flow`` and ``sensitivity`` parts of the result from the norms ``g`` and ``infl`` (T, B)."""
+    ratio = np.asarray(marker_ratio(g, first))
+    return {"gradient_flow": {"hidden_grad_norm": _median_max(g), "first_marker_median": float(np.median(first)),
+                              "marker_ratio_median": float(np.median(ratio)),
+                              "marker_ratio_max": float(np.max(ratio))},
+            "sensitivity": {"theta": theta, "n_theta": n_theta,
+                            "method": "exact (forward mode)" if exact else f"Rademacher estimate, {probes} probes",
+                            "influence_norm_mean": _list(jnp.mean(infl, axis=1)),
+                            "influence_norm_max": _list(jnp.max(infl, axis=1))}}
+
+
 def _diagonal(p, cfg: TrainConfig, samples: int, probes: int, max_symbols: int | None, seed: int) -> dict:
     """The measures of a diagonal cell (localrnn.analysis.diagonal): memory and attractors in closed
     form from lambda, gradient flow and sensitivity by autodiff; credit, smoothness and verdict by
@@ -131,7 +143,6 @@ def _diagonal(p, cfg: TrainConfig, samples: int, probes: int, max_symbols: int |
     r, B = mem["radius"], samples
     g = diagonal.hidden_grad_norms(p, cell, (x, y), task.loss)
     first = facts.first_marker(x)
-    ratio = np.asarray(marker_ratio(g, first))
     fields = diagonal.recurrent_fields(p)
     n_theta = sum(getattr(p, f).size for f in fields)
     width = p.Why.shape[0]
@@ -150,12 +161,7 @@ def _diagonal(p, cfg: TrainConfig, samples: int, probes: int, max_symbols: int |
         "memory": {"state_jacobian_norm": _median_max(np.repeat(mem["state_jacobian_norm"][:, None], B, 1)),
                    "W_radius": r, "W_sigma_max": r, "D_t": list(range(1, T)), "D_radius": same(r),
                    "D_sigma_max": same(r), "closed_form": "D_t = diag(lambda); rho = sigma_max = max |lambda|"},
-        "gradient_flow": {"hidden_grad_norm": _median_max(g), "first_marker_median": float(np.median(first)),
-                          "marker_ratio_median": float(np.median(ratio)), "marker_ratio_max": float(np.max(ratio))},
-        "sensitivity": {"theta": list(fields), "n_theta": int(n_theta),
-                        "method": "exact (forward mode)" if exact else f"Rademacher estimate, {probes} probes",
-                        "influence_norm_mean": _list(jnp.mean(infl, axis=1)),
-                        "influence_norm_max": _list(jnp.max(infl, axis=1))},
+        **_flow_and_sensitivity(g, first, list(fields), int(n_theta), exact, probes, infl),
         "attractors": {"classes": facts.classes, "starts": 0, "tol": TOL, "merge": MERGE, "linear": True,
                        "memory_horizon": {"median": float(np.median(horizon)), "max": float(np.max(horizon))},
                        "symbols": f"{len(facts.distractors[:max_symbols])} of {len(facts.distractors)} distractor "
@@ -203,7 +209,6 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
     spectra = recurrence_spectra(p, cell, x)
     g = hidden_grad_norms(p, cell, (x, y), task.loss)
     first = facts.first_marker(x)
-    ratio = np.asarray(marker_ratio(g, first))
 
     m = p.Whh.shape[0]
     exact = T * samples * m * n_recurrent(p) * 8 / 2 ** 20 <= EXACT_INFLUENCE_MIB
@@ -218,12 +223,7 @@ def analyze(params: Params | Mapping[str, Any], config: TrainConfig, *, samples:
                    "W_radius": float(spectra["W_radius"]), "W_sigma_max": float(spectra["W_sigma_max"]),
                    "D_t": list(range(1, T)), "D_radius": _median_max(spectra["D_radius"]),
                    "D_sigma_max": _median_max(spectra["D_sigma_max"])},
-        "gradient_flow": {"hidden_grad_norm": _median_max(g), "first_marker_median": float(np.median(first)),
-                          "marker_ratio_median": float(np.median(ratio)), "marker_ratio_max": float(np.max(ratio))},
-        "sensitivity": {"theta": list(RECURRENT_FIELDS), "n_theta": n_recurrent(p),
-                        "method": "exact (forward mode)" if exact else f"Rademacher estimate, {probes} probes",
-                        "influence_norm_mean": _list(jnp.mean(infl, axis=1)),
-                        "influence_norm_max": _list(jnp.max(infl, axis=1))},
+        **_flow_and_sensitivity(g, first, list(RECURRENT_FIELDS), n_recurrent(p), exact, probes, infl),
         "attractors": _attractors(p, config, cell, trajectory(p, cell, x), starts, seed, max_symbols),
         "credit": _credit(records, facts.first_marker_window(T)),
         "smoothness": _recorded_smoothness(records, config),
