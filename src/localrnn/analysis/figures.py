@@ -113,6 +113,11 @@ def _attractors(r: dict, plt, path: str, title: str) -> str:
         a.axhline(at["classes"], color="C3", ls="--", label=f"classes: {at['classes']}")
     a.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
     _label(a, "constant input", "fixed points (count)")
+    if at.get("linear"):
+        h = at["memory_horizon"]
+        return _save(fig, path, title, "Attractors: a linear (diagonal) cell has exactly one fixed point per constant "
+                     "input, h* = gamma (u B) / (1 - lambda), stable since |lambda| < 1 (closed form); its memory "
+                     f"horizon 1/(1 - |lambda_j|) is median {h['median']:.3g}, max {h['max']:.3g} steps.")
     return _save(fig, path, title, f"Attractors: fixed points of the cell's map under each constant input, from "
                  f"{at['starts']} starts on validation trajectories (||F(h) - h|| < {at['tol']:g}, merged within "
                  f"{at['merge']:g}). Fewer stable points than classes is evidence, not proof, of missing memory.")
