@@ -19,7 +19,7 @@ PACKAGE_ROOT = Path(localrnn.__file__).parent
 
 #: the core (and the analysis lens, which reads trained networks with it): these modules and packages
 #: never import the experiments layer or the CLI
-CORE = ("model", "cells", "orthogonal_cell", "losses", "tasks", "rules", "config", "train", "checkpoint", "results",
+CORE = ("model", "cells", "orthogonal_cell", "diagonal_cell", "initializers", "losses", "tasks", "rules", "config", "train", "checkpoint", "results",
         "runtime", "errors", "lra_api", "paper", "analysis")
 UPPER = ("localrnn.experiments", "localrnn.cli")
 

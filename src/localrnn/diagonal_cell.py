@@ -24,6 +24,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from localrnn.initializers import orthogonal
+
 __all__ = ["DiagonalParams", "RealDiagonalParams", "R_MIN", "R_MAX", "init_params", "eigenvalues",
            "input_scale", "hidden_states", "final_state", "features"]
 
@@ -55,8 +57,6 @@ class RealDiagonalParams(NamedTuple):
 def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int, dtype, complex_state: bool):
     """The initialization of the module docstring, as :class:`DiagonalParams` (``complex_state``)
     or :class:`RealDiagonalParams`."""
-    from localrnn.model import orthogonal
-
     k_r, k_theta, k_re, k_im, k_y = jax.random.split(key, 5)
     r2 = jax.random.uniform(k_r, (n_hidden,), dtype, R_MIN ** 2, R_MAX ** 2)
     nu = jnp.log(-0.5 * jnp.log(r2))  # exp(-exp(nu)) = sqrt(r2)

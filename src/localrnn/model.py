@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from localrnn import diagonal_cell
 from localrnn.cells import SRNN, Cell
+from localrnn.initializers import orthogonal
 
 __all__ = ["Params", "params_fields", "cell_params", "init_params", "orthogonal", "forward", "final_state", "hidden_states", "readout",
            "readout_input", "effective_params"]
@@ -39,20 +40,6 @@ class Params(NamedTuple):
     bh: jax.Array
     Why: jax.Array
     by: jax.Array
-
-
-def orthogonal(key: jax.Array, shape: tuple[int, int], dtype=jnp.float32) -> jax.Array:
-    """``rand_ortho``: uniform in +-sqrt(6/(fan_in+fan_out)), made orthogonal by SVD (docs/network.md).
-
-    For a non-square matrix the result has orthonormal rows or columns,
-    whichever is the smaller dimension.
-    """
-    bound = jnp.sqrt(6.0 / (shape[0] + shape[1]))
-    a = jax.random.uniform(key, shape, jnp.float64 if dtype == jnp.float64 else jnp.float32,
-                           -bound, bound)
-    u, _, vt = jnp.linalg.svd(a, full_matrices=False)
-    q = u if u.shape == shape else vt
-    return q.astype(dtype)
 
 
 def init_params(key: jax.Array, n_in: int, n_hidden: int, n_out: int,
