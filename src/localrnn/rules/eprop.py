@@ -29,6 +29,13 @@ default; Murray leaks the rate and puts phi' in the trace, this cell leaks the p
 so the trace has no phi' and the signal carries (1 - z_{T-1}^2). F_y is the rule state (``()``
 for symmetric feedback) and never changes; the step reads it from the state, so with
 F_y = Why^T there it equals the symmetric rule.
+
+On the diagonal cells (localrnn.diagonal_cell) the neuron's own dynamics is its eigenvalue lambda,
+which is the whole Jacobian diag(lambda), and each parameter feeds its own unit: the traces
+p_t = lambda p_{t-1} + dh_t/dp (the immediate term through gamma(lambda) included) are RTRL's,
+and the symmetric learning signal at T-1, l = dE/dRe h_{T-1} + i dE/dIm h_{T-1}, paired as
+grad p = sum_b Re(conj(l) p_{T-1}), gives BPTT's gradient exactly (localrnn.rules._diagonal).
+Random feedback (and so ``rflo``) is refused there; the record holds the loss only.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import Rule, RuleDef
 from localrnn.rules._credit import credit_record, lags_from_deltas, previous
+from localrnn.rules._diagonal import diagonal_rule
 from localrnn.rules.fa import Feedback, draw_output_feedback, output_signal, readout_error
 
 __all__ = ["EpropState", "RULE", "RFLO", "last_traces"]
@@ -99,6 +107,12 @@ def _init(options: EpropOptions):
 
 
 def _build(name: str, options: EpropOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+    if cell.diagonal:
+        if options.feedback != "symmetric":
+            raise ValueError(f"feedback: {name} on the {cell.name} cell takes symmetric feedback only "
+                             f"(a random feedback of the complex state's error is not defined here); "
+                             f"got {options.feedback!r}")
+        return diagonal_rule(name, loss, cell, _init(options))
     loss_fn = global_loss(loss)
 
     def step(params: Params, state: EpropState, batch, hparams):
@@ -133,7 +147,7 @@ RULE = RuleDef(
     options=EpropOptions,
     hparams={},
     build=functools.partial(_build, "eprop"),
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )
 
 RFLO = RuleDef(

@@ -20,6 +20,10 @@ axes index the parameter -- which is theta flattened in the order (Whh, Wxh, bh)
 On the leaky cell (docs/cells.md) D_t and the immediate terms are the cell's:
 D_t = (1 - 1/tau) 1 + (1/tau) D_t(SRNN), immediate terms times 1/tau.
 
+On the diagonal cells (localrnn.diagonal_cell) D_t = diag(lambda) and each parameter feeds one
+unit, so P_t has one nonzero entry per parameter and is kept as those traces
+(localrnn.rules._diagonal; memory O(B n m)); the record holds the loss only, as bptt's there.
+
 Cost: memory O(B m |theta|) for the influence, time O(T B m^2 |theta|); a reference for small
 m, not a fast rule. ``max_influence_mb`` refuses sizes whose influence would not fit.
 """
@@ -35,6 +39,7 @@ from localrnn.losses import global_loss
 from localrnn.model import Params, hidden_states, readout
 from localrnn.rules._base import Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record, previous
+from localrnn.rules._diagonal import diagonal_rule
 
 __all__ = ["RULE", "RTRLOptions", "readout_and_delta", "previous_activities", "influence_mib",
            "check_influence_size"]
@@ -84,6 +89,9 @@ class RTRLOptions(BaseModel):
 
 
 def _build(options: RTRLOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+    if cell.diagonal:  # the influence is one trace per parameter (localrnn.rules._diagonal)
+        return diagonal_rule("rtrl", loss, cell)
+
     def step(params, state, batch, hparams):
         x, y = batch
         T, B, n = x.shape
@@ -125,5 +133,5 @@ RULE = RuleDef(
     options=RTRLOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )

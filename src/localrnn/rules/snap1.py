@@ -16,6 +16,9 @@ On the leaky cell (docs/cells.md) d_t is the diagonal of its D_t, (1 - 1/tau) + 
 and the immediate terms carry 1/tau. Why and by get their exact gradient. The trace of Whh[i, j] follows unit j through its own
 self-connection Whh[j, j] only; all other paths through the network are dropped, so the
 update is biased (exact when Whh is diagonal, or for the Whh entries when T <= 2).
+On the diagonal cells (localrnn.diagonal_cell) D_t = diag(lambda) is its own diagonal and each
+parameter feeds one unit, so SnAp-1 drops nothing: it is RTRL there, equal to BPTT
+(localrnn.rules._diagonal); the record holds the loss only.
 Cost: memory O(B |theta|), time O(T B |theta|), the order of the forward pass.
 """
 
@@ -28,12 +31,15 @@ from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
 from localrnn.rules._base import NoOptions, Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record, lags_from_deltas
+from localrnn.rules._diagonal import diagonal_rule
 from localrnn.rules.rtrl import previous_activities, readout_and_delta
 
 __all__ = ["RULE"]
 
 
 def _build(options: NoOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
+    if cell.diagonal:  # D_t = diag(lambda): the diagonal is all of it, SnAp-1 is RTRL there
+        return diagonal_rule("snap1", loss, cell)
     c = cell.drive  # the immediate terms carry 1/tau (1 for the SRNN)
 
     def step(params, state, batch, hparams):
@@ -79,5 +85,5 @@ RULE = RuleDef(
     options=NoOptions,
     hparams={},
     build=_build,
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )
