@@ -104,7 +104,7 @@ def block() -> str:
     lines = [f"`python scripts/analysis_examples.py analyze` (then `readme`) regenerates this block from "
              f"results/analysis_examples.jsonl: each run's final parameters from the frontier study "
              f"(`{EXPERIMENT}`, seed 0), analyzed on {SAMPLES} validation samples "
-             f"({SYMBOLS} distractor symbols at most for the fixed points; no Hessian).", ""]
+             f"({SYMBOLS} distractor symbols at most for the fixed points; no Hessian)."]
     family = None
     for case, fam, arm, task, length, seed in CASES:
         path = os.path.join(OUT, case, "analysis.json")
