@@ -52,3 +52,11 @@ def test_the_readme_frontier_blocks_are_what_the_committed_exports_give():
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_frontier.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_readme_analysis_block_is_what_the_committed_analyses_give():
+    """README.md's analysis examples block is regenerated from docs/analysis_examples/*/analysis.json
+    (scripts/analysis_examples.py readme); --check fails when they differ."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "analysis_examples.py"), "readme", "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
