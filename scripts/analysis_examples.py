@@ -31,8 +31,8 @@ SAMPLES, SYMBOLS = 100, 16
 
 #: (case, task family, arm, task, length, seed): a failing and a succeeding run per family, at one T
 CASES = [
-    ("temporal-order-lra-reference-reg-T10", "temporal order", "LRA-diff (reg.) reference", "temporal_order", 10, 0),
-    ("temporal-order-lra-reference-T10", "temporal order", "LRA-diff reference", "temporal_order", 10, 0),
+    ("temporal-order-readout-T20", "temporal order", "readout", "temporal_order", 20, 0),
+    ("temporal-order-lra-fixed-target-T20", "temporal order", "LRA-diff fixed-target", "temporal_order", 20, 0),
     ("random-permutation-lra-fixed-target-T10", "random permutation", "LRA-diff fixed-target",
      "random_permutation", 10, 0),
     ("random-permutation-bptt-T10", "random permutation", "BPTT", "random_permutation", 10, 0),
@@ -74,8 +74,9 @@ def collect(store_path: str) -> None:
     print(f"collected {len(picked)} cases into {os.path.relpath(EXPORT, ROOT)} ({counts})")
 
 
-def analyze() -> None:
-    """``localrnn analyze`` on each case of the export: figures and analysis.json per case."""
+def analyze(missing: bool = False) -> None:
+    """``localrnn analyze`` on each case of the export: figures and analysis.json per case
+    (``missing``: only the cases that have no analysis.json yet)."""
     from localrnn.analysis import analyze as measure
     from localrnn.analysis.figures import write_figures
     from localrnn.config import TrainConfig
@@ -84,6 +85,8 @@ def analyze() -> None:
     with open_store(EXPORT) as st:
         rows = {r["labels"]["case"]: r for r in st.trials("analysis_examples")}
         for case, *_ in CASES:
+            if missing and os.path.exists(os.path.join(OUT, case, "analysis.json")):
+                continue
             t = rows[case]
             state = st.final_state(t["trial_id"])
             cfg = TrainConfig(**t["config"])
@@ -156,14 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="step", required=True)
     c = sub.add_parser("collect", help="copy the cases from a frontier store into the export")
     c.add_argument("--store", required=True, help="the frontier study's store (runs/frontier.db)")
-    sub.add_parser("analyze", help="analyze each case of the export")
+    a = sub.add_parser("analyze", help="analyze each case of the export")
+    a.add_argument("--missing", action="store_true", help="only the cases not analyzed yet")
     r = sub.add_parser("readme", help="regenerate the README block")
     r.add_argument("--check", action="store_true", help="exit 1 if the block is stale; write nothing")
     args = p.parse_args(argv)
     if args.step == "collect":
         collect(args.store)
     elif args.step == "analyze":
-        analyze()
+        analyze(args.missing)
     else:
         return readme(args.check)
     return 0
