@@ -200,3 +200,13 @@ def test_reference_validation_state_is_refused_on_the_leaky_cell(tmp_path, capsy
         make_rule("lra", "cross_entropy", variant="reference", cell=make_cell("leaky", 4.0))
     make_rule("lra", "cross_entropy", variant="reference", validation_initial_state="zero",
               cell=make_cell("leaky", 4.0))
+
+
+def test_the_config_itself_refuses_what_the_cell_cannot_take():
+    """TrainConfig (so specs and the Python API, not only the CLI) refuses the published validation's
+    state before step 0 on a leaking cell, naming the option."""
+    from localrnn.config import TrainConfig
+
+    with pytest.raises(ValueError, match=r"rule_options\.validation_initial_state: "):
+        TrainConfig(task="temporal_order", length=10, rule="lra", cell="leaky", tau=4.0,
+                    rule_options={"variant": "reference"})

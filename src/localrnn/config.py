@@ -98,6 +98,10 @@ class TrainConfig(BaseModel):
         except ValidationError as err:
             where, msg = first_error(err)
             raise ValueError(f"rule_options.{where}: {msg}") from None
+        try:  # what only building the rule can tell: an option its cell cannot take
+            rule.make(self.resolved_options, task.loss, False, self.model_cell)
+        except ValueError as e:
+            raise ValueError(f"rule_options.{e}") from None
         return self
 
     # -- derived -------------------------------------------------------------

@@ -49,7 +49,6 @@ def build_config(task: str, length: int, rule: str, values: dict[str, Any], rule
 
     from localrnn.config import TrainConfig
     from localrnn.rules import get_rule
-    from localrnn.tasks import get_task
 
     try:
         rule = get_rule(rule).name
@@ -57,16 +56,10 @@ def build_config(task: str, length: int, rule: str, values: dict[str, Any], rule
         raise UsageError(f"--rule: {e}") from None
     hparams, options = split_rule_values(rule, rule_values)
     try:
-        cfg = TrainConfig(task=task, length=length, rule=rule, hparams=hparams, rule_options=options,
-                          **{k: v for k, v in values.items() if v is not None})
+        return TrainConfig(task=task, length=length, rule=rule, hparams=hparams, rule_options=options,
+                           **{k: v for k, v in values.items() if v is not None})
     except ValidationError as err:
         raise _usage_error(err) from None
-    try:  # what only building the rule can tell, e.g. an option its cell cannot take
-        get_rule(rule).make(cfg.resolved_options, get_task(cfg.task).loss, False, cfg.model_cell)
-    except ValueError as e:
-        name, _, msg = str(e).partition(": ")
-        raise UsageError(f"{flag_name(name)}: {msg}" if msg else str(e)) from None
-    return cfg
 
 
 def check_checkpoint(checkpoint: str | None, resume: bool) -> None:
