@@ -9,6 +9,7 @@ Blocks (between <!-- NAME:BEGIN --> and <!-- NAME:END --> in README.md):
 * FRONTIER: `localrnn report frontier --store results/frontier.jsonl` (table; the figure is written
   to docs/frontier_study.png);
 * PAPER-PROTOCOL: `localrnn report paper_protocol --store results/paper_protocol.jsonl`;
+* TPTT-PROTOCOL: `localrnn report tptt_protocol --store results/tptt_protocol.jsonl`;
 * CREDIT: the late-training credit per lag of every rule from results/credit.jsonl (the figure,
   `localrnn report credit --store results/credit.jsonl`, is written to docs/credit_study.png).
 
@@ -143,6 +144,8 @@ def blocks() -> dict[str, str]:
         "CREDIT": _credit(),
         "PAPER-PROTOCOL": _report("paper_protocol.jsonl", "paper_protocol", "localrnn sweep "
                                   "experiments/paper_protocol.toml --budget paper --executor process"),
+        "TPTT-PROTOCOL": _report("tptt_protocol.jsonl", "tptt_protocol", "localrnn sweep "
+                                 "experiments/tptt_protocol.toml --budget study --executor process"),
     }
 
 

@@ -121,3 +121,35 @@ def test_analyze_reads_a_diagonal_cell_checkpoint(tmp_path, capsys):
     assert code == 0, err
     assert "verdict: " in text and "rho(diag(lambda))" in text and "memory horizon 1/(1 - |lambda|)" in text
     assert "it reports its memory horizon" in text and "1 stable of 1" in text
+
+
+def test_html_report_carries_the_analysis_of_a_stored_trial(trained, tmp_path, capsys):
+    _, db, trial = trained
+    page, figs = tmp_path / "page.html", tmp_path / "figs"
+    code, text, err = _run(capsys, "report", "--html", str(page), "--store", str(db), "--analyze", trial,
+                           "--out-dir", str(figs))
+    assert code == 0, err
+    assert "1 analyzed trial" in text
+    html = page.read_text()
+    assert f'id="analysis-{trial}"' in html and "verdict: " in html and "gradient flow: " in html
+    assert html.count('src="data:image/png;base64,') == 4  # memory, gradient flow, sensitivity, attractors
+    assert sorted(p.name for p in (figs / f"analysis-{trial}").iterdir()) == [
+        "attractors.png", "gradient_flow.png", "memory.png", "sensitivity.png"]
+
+
+@pytest.mark.parametrize("args,start", [
+    (["--analyze", "nope"], "--analyze: no trial 'nope' in "),
+    (["--analyze", "noparams"], "--analyze: trial noparams has no stored parameters"),
+])
+def test_html_report_refuses_a_trial_it_cannot_analyze(trained, tmp_path, capsys, args, start):
+    _, db, _ = trained
+    page = tmp_path / "page.html"
+    code, _, err = _run(capsys, "report", "--html", str(page), "--store", str(db), *args)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: " + start), err
+    assert not page.exists()
+
+
+def test_analyze_option_needs_html(trained, capsys):
+    _, db, trial = trained
+    code, _, err = _run(capsys, "report", "table1", "--store", str(db), "--analyze", trial)
+    assert code == 2 and "error: --analyze: only with --html" in err

@@ -24,6 +24,10 @@ from localrnn.tasks import get_task
 __all__ = ["TrainConfig"]
 
 
+# Fields added after studies were stored: in a config's key and id only where not at their defaults.
+LATER_FIELDS = ("cell", "tau", "validation")
+
+
 class TrainConfig(BaseModel):
     """One training run (docs/protocols.md). Defaults are the paper's protocol.
 
@@ -51,6 +55,9 @@ class TrainConfig(BaseModel):
     val_every: int = Field(100, ge=1)
     val_size: int = Field(10_000, ge=1)
     val_seed: int = Field(20_000_000, ge=0)
+    validation: Literal["fixed", "fresh"] = Field(
+        "fixed", description="validation samples: one fixed set of val_size (seeded by val_seed), or a "
+        "fresh draw of val_size at every validation as the TPTT code does (docs/protocols.md)")
     clip: float | None = Field(None, description="gradient-norm clipping threshold; None = off")
     dtype: Literal["float32", "float64"] = "float32"
     seed: int = Field(0, ge=0)
@@ -120,10 +127,14 @@ class TrainConfig(BaseModel):
         """The recurrent cell (localrnn.cells) this config trains."""
         return make_cell(self.cell, self.tau)
 
-    def _cell_fields(self) -> dict[str, Any]:
-        """``cell`` and ``tau`` where they differ from the SRNN, else nothing: the keys and ids of
-        SRNN configs stay what they were before cells existed (stored studies resume)."""
-        return {} if self.cell == "srnn" else {"cell": self.cell, "tau": self.tau}
+    def _later_fields(self) -> dict[str, Any]:
+        """Fields added after studies were stored, only where they differ from their defaults
+        (``cell`` and ``tau`` for a cell other than the SRNN; ``validation`` when fresh): the keys
+        and ids of the configs stored before them stay what they were (stored studies resume)."""
+        out: dict[str, Any] = {} if self.cell == "srnn" else {"cell": self.cell, "tau": self.tau}
+        if self.validation != "fixed":
+            out["validation"] = self.validation
+        return out
 
     def structure_key(self) -> str:
         """Configs with equal keys train together as one vmapped program."""
@@ -132,13 +143,13 @@ class TrainConfig(BaseModel):
             "options": self.resolved_options.model_dump(mode="json"),
             "optimizer": self.optimizer, "momentum": self.momentum, "hidden": self.hidden,
             "batch": self.batch, "val_every": self.val_every, "val_size": self.val_size,
-            "val_seed": self.val_seed, "dtype": self.dtype, **self._cell_fields(),
+            "val_seed": self.val_seed, "dtype": self.dtype, **self._later_fields(),
         }, sort_keys=True)
 
     def run_id(self) -> str:
         """Stable hash of the resolved config (seed included)."""
-        payload = {k: v for k, v in self.model_dump(mode="json").items() if k not in ("cell", "tau")}
-        payload.update(self._cell_fields())
+        payload = {k: v for k, v in self.model_dump(mode="json").items() if k not in LATER_FIELDS}
+        payload.update(self._later_fields())
         payload["hparams"] = self.resolved_hparams
         payload["rule_options"] = self.resolved_options.model_dump(mode="json")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -116,13 +116,15 @@ def _validation_h_init(params: Params, x: jax.Array, mode: str):
 
 
 def evaluate_params(params: Params, task: Task, length: int, val_size: int, val_seed: int,
-                    dtype, initial_state: str = "zero", cell: Cell = SRNN) -> tuple[jax.Array, jax.Array]:
-    """Integer error count and mean global loss on the fixed validation set (traceable)."""
+                    dtype, initial_state: str = "zero", cell: Cell = SRNN,
+                    draw: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Integer error count and mean global loss on the fixed validation set, or on fresh draw
+    ``draw`` of it (traceable)."""
     loss_fn = global_loss(task.loss)
     n_chunks = -(-val_size // VALIDATION_CHUNK)
 
     def chunk(i):
-        x, y = validation_batch(task, length, val_seed, i, dtype)
+        x, y = validation_batch(task, length, val_seed, i, dtype, draw)
         out = forward(params, x, _validation_h_init(params, x, initial_state), cell)
         valid = (i * VALIDATION_CHUNK + jnp.arange(VALIDATION_CHUNK)) < val_size
         wrong = jnp.sum(valid & ~task.correct(out, y))
@@ -139,7 +141,8 @@ class Program(NamedTuple):
 
     ``init(seeds) -> TrainState``; ``chunk(states, hp, limits) -> (states, mean_losses, records)``
     runs ``val_every`` iterations (``records`` is ``{}`` unless ``record_every``); ``evaluate(params,
-    rule_state) -> (errors, val_loss, metrics)``; ``hp`` from :func:`stacked_hparams`; ``limits``:
+    rule_state, iteration) -> (errors, val_loss, metrics)`` (``iteration`` keys a fresh validation
+    set); ``hp`` from :func:`stacked_hparams`; ``limits``:
     per-config iteration limit (0 freezes a config).
     """
 
@@ -259,11 +262,11 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
         return state, jnp.nanmean(losses), records
 
     validate = _validation_program(cfg.task, cfg.length, cfg.val_size, cfg.val_seed, cfg.dtype,
-                                   rule.validation_initial_state, cfg.model_cell)
+                                   rule.validation_initial_state, cfg.model_cell, cfg.validation == "fresh")
     metrics = jax.jit(jax.vmap(rule.metrics)) if rule.metrics else None
 
-    def evaluate(params, rule_state):
-        errors, loss = validate(params)
+    def evaluate(params, rule_state, iteration):
+        errors, loss = validate(params, iteration)
         return errors, loss, (metrics(params, rule_state) if metrics else {})
 
     return Program(init=jax.jit(jax.vmap(init)), chunk=jax.jit(jax.vmap(chunk)),
@@ -272,12 +275,17 @@ def _build_program(cfg: TrainConfig, record_every: int | None, rule: Rule | None
 
 @functools.lru_cache(maxsize=None)
 def _validation_program(task: str, length: int, val_size: int, val_seed: int, dtype: str,
-                        initial_state: str, cell: Cell = SRNN) -> Callable:
-    """``params (vmapped) -> (errors, loss)``. Validation reads none of the rule's or the
-    optimizer's settings, so every structure that validates alike shares one compiled program."""
+                        initial_state: str, cell: Cell = SRNN, fresh: bool = False) -> Callable:
+    """``(params, iteration) (vmapped) -> (errors, loss)``: on the fixed set, or (``fresh``) on a
+    set drawn anew for each validation, keyed by the iteration it follows. Validation reads none
+    of the rule's or the optimizer's settings, so every structure that validates alike shares one
+    compiled program."""
     t = get_task(task)
-    return jax.jit(jax.vmap(lambda p: evaluate_params(p, t, length, val_size, val_seed, jnp.dtype(dtype),
-                                                      initial_state, cell)))
+
+    def one(p, iteration):
+        return evaluate_params(p, t, length, val_size, val_seed, jnp.dtype(dtype), initial_state, cell,
+                               iteration if fresh else None)
+    return jax.jit(jax.vmap(one))
 
 
 def stacked_hparams(configs: Sequence[TrainConfig]) -> dict[str, jax.Array]:
@@ -334,7 +342,7 @@ def _keep_records(results: list[RunResult], records: dict) -> None:
 def _validate_chunk(prog: Program, state: TrainState, mean_loss, results: list[RunResult],
                     elapsed: list[float], seconds: float) -> None:
     """Validate every config after a chunk and apply the stopping rules to the running ones."""
-    errors, val_loss, metrics = prog.evaluate(state.params, state.rule_state)
+    errors, val_loss, metrics = prog.evaluate(state.params, state.rule_state, state.iteration)
     errors, val_loss, mean_loss = (np.asarray(a) for a in (errors, val_loss, mean_loss))
     metrics = {k: np.asarray(v) for k, v in metrics.items()}
     iters, diverged = np.asarray(state.iteration), np.asarray(state.diverged)

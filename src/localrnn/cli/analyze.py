@@ -132,6 +132,34 @@ def _nanmedian(v) -> float:
     return float(np.nanmedian(a)) if np.any(np.isfinite(a)) else float("nan")
 
 
+def page_sections(runs: list[str], store: str | None, fig_dir: str, *, samples: int = 100,
+                  symbols: int = 16) -> list[dict]:
+    """The HTML report's analysis sections (``localrnn report --html --analyze TRIAL``): for each
+    stored trial, its figures (written under ``fig_dir``), the key numbers and the verdict. Every
+    trial is looked up before any is analyzed, so a bad one fails before any work."""
+    from localrnn.analysis import analyze as measure
+    from localrnn.analysis.figures import write_figures
+    from localrnn.analysis.verdict import Verdict
+
+    try:
+        loaded = [(run, _from_store(run, store)) for run in runs]
+    except UsageError as e:  # the report's option, not analyze's argument
+        raise UsageError("--analyze:" + str(e).removeprefix("RUN:")) from None
+    sections = []
+    for run, (params, cfg, note, records, rule_state) in loaded:
+        result = measure(params, cfg, samples=samples, records=records, rule_state=rule_state,
+                         max_symbols=symbols or None)
+        folder = os.path.join(fig_dir, f"analysis-{run}")
+        os.makedirs(folder, exist_ok=True)
+        v = result["verdict"]
+        sections.append({
+            "trial": run, "title": f"Analysis: {cfg.rule} on {cfg.task} T={cfg.length} ({cfg.cell}, m={cfg.hidden})",
+            "note": note, "samples": samples, "summary": _summary(result),
+            "verdict": Verdict(tuple(v["names"]), tuple(v["reasons"])).text(),
+            "figures": write_figures(result, folder)})
+    return sections
+
+
 @app.command()
 def analyze(
     run: Annotated[str, typer.Argument(metavar="RUN", help="a trial id in the store (`localrnn runs`), or a "

@@ -382,6 +382,9 @@ def report(
     html: Annotated[Optional[str], typer.Option("--html", metavar="PAGE.html",
                                                 help="write one self-contained HTML page (tables, figures inline, "
                                                      "captions, run metadata) instead of printing")] = None,
+    analyze: Annotated[Optional[list[str]], typer.Option(
+        "--analyze", metavar="TRIAL", help="with --html: add the analysis (figures, verdict; docs/analysis.md) "
+                                           "of this stored trial; repeat for more")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a table or write a figure from the results store alone (no training); --html: one page."""
@@ -390,6 +393,9 @@ def report(
     if name is None and html is None:
         raise UsageError("NAME: missing; allowed: table1..table5 | figure2..figure5 | a stored experiment name, "
                          "or none with --html PAGE.html (every stored experiment)")
+    if analyze and html is None:
+        raise UsageError("--analyze: only with --html PAGE.html (the page's analysis sections); "
+                         "for one run alone use `localrnn analyze TRIAL`")
     if html is not None:
         _check_html(html)
     path = _store_path(store)
@@ -398,7 +404,7 @@ def report(
         if name is None:
             exps = [e for e in st.experiments()
                     if budget is None or (st.experiment(e) or {}).get("spec", {}).get("budget") == budget]
-            if not exps:
+            if not exps and not analyze:
                 raise UsageError((f"--budget: no experiment with budget {budget!r}" if budget else "--store: no "
                                   "experiment") + f" in {path}; stored: {', '.join(st.experiments()) or 'none'}")
         else:
@@ -414,11 +420,18 @@ def report(
             def warn(exp_name: str, e: Exception) -> None:
                 print(f"note: {exp_name}: report failed: {e}", file=sys.stderr)
 
-            html_report(st, exps, html, command=_command_line(ctx), fig_dir=out_dir, on_error=warn, store_path=path)
+            analyses = []
+            if analyze:
+                from localrnn.cli.analyze import page_sections
+
+                analyses = page_sections(analyze, path, out_dir)
+            html_report(st, exps, html, command=_command_line(ctx), fig_dir=out_dir, on_error=warn, store_path=path,
+                        analyses=analyses)
             if as_json:
-                print(json.dumps({"html": os.path.abspath(html), "experiments": exps}))
+                print(json.dumps({"html": os.path.abspath(html), "experiments": exps, "analyzed": analyze or []}))
             else:
-                print(f"wrote {html} ({len(exps)} experiment{'s' if len(exps) != 1 else ''})")
+                print(f"wrote {html} ({len(exps)} experiment{'s' if len(exps) != 1 else ''}"
+                      + (f", {len(analyses)} analyzed trial{'s' if len(analyses) != 1 else ''})" if analyses else ")"))
             return
         rep = make_report(st, exps[0], fmt.value, out_dir)
     _print_report(rep, as_json)

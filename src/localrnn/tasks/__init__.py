@@ -79,9 +79,12 @@ def get_task(name: str) -> Task:
 
 
 def validation_batch(task: Task, length: int, seed: int, index: int | jax.Array,
-                     dtype=jnp.float32):
-    """Chunk ``index`` (VALIDATION_CHUNK samples) of the fixed validation set of ``seed``."""
+                     dtype=jnp.float32, draw: int | jax.Array | None = None):
+    """Chunk ``index`` (VALIDATION_CHUNK samples) of the fixed validation set of ``seed``, or,
+    given ``draw``, of the fresh set drawn for that validation (a different set for every draw)."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), index)
+    if draw is not None:
+        key = jax.random.fold_in(key, draw)
     return task.sample(key, length, VALIDATION_CHUNK, dtype)
 
 

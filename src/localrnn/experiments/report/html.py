@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from localrnn.experiments.report.tables import html_table
 
@@ -170,8 +170,8 @@ def order_sections(kinds: list[tuple[str, str, str]]) -> list[str]:
     return [k[0] for k in sorted(kinds, key=rank)]
 
 
-def _anchor(name: str) -> str:
-    return "exp-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+def _anchor(name: str, prefix: str = "exp-") -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9_-]", "-", name)
 
 
 def _png_data_uri(path: str) -> str:
@@ -227,15 +227,29 @@ def _section(name: str, stored: dict | None, rep, error: Exception | None) -> st
     return "\n".join(out)
 
 
+def _analysis_section(a: dict) -> str:
+    """One analyzed trial (``localrnn.cli.analyze.page_sections``): figures, key numbers, verdict."""
+    figures = "".join(f'<figure><img src="{_png_data_uri(p)}" alt="{html.escape(os.path.basename(p))}"></figure>'
+                      for p in a["figures"] if os.path.isfile(p))
+    return "\n".join([
+        f'<section id="{_anchor(a["trial"], "analysis-")}">',
+        f'<h2>{html.escape(a["title"])}<span class="name">{html.escape(a["trial"])}</span></h2>',
+        f'<p>{html.escape(a["note"])}; measured on {a["samples"]} validation samples (docs/analysis.md).</p>',
+        f'<pre>{html.escape(a["summary"])}</pre>', f'<pre class="verdict">{html.escape(a["verdict"])}</pre>',
+        figures, "</section>"])
+
+
 def html_report(store, experiments: list[str], out_path: str, *, command: str, fig_dir: str | None = None,
-                on_error: Callable[[str, Exception], None] | None = None, store_path: str | None = None) -> str:
+                on_error: Callable[[str, Exception], None] | None = None, store_path: str | None = None,
+                analyses: Sequence[dict] = ()) -> str:
     """Write one self-contained HTML page of ``experiments`` (stored names) to ``out_path``; returns it.
 
     Figures are written to ``fig_dir`` (a temporary folder, removed, when None) and embedded. An
     experiment whose report cannot be built gets an error box (and ``on_error(name, exc)``).
     ``store_path``: the store named in the metadata (default the store's path; e.g. the file an
-    in-memory store was read from). The page is written in one step (a temporary file renamed), so
-    a failure leaves no partial page.
+    in-memory store was read from). ``analyses``: analyzed trials, each a section after the
+    experiments (``localrnn.cli.analyze.page_sections``). The page is written in one step (a
+    temporary file renamed), so a failure leaves no partial page.
     """
     from localrnn.experiments.report import make_report
 
@@ -254,19 +268,21 @@ def html_report(store, experiments: list[str], out_path: str, *, command: str, f
                 built[name] = (stored, None, e)
                 kinds.append((name, (stored or {}).get("kind", ""), "error"))
         order = order_sections(kinds)
-        sections = [_section(n, *built[n]) for n in order]
+        sections = [_section(n, *built[n]) for n in order] + [_analysis_section(a) for a in analyses]
     meta = run_metadata(store, experiments, store_path)
     toc = "".join(
         f'<tr><td><a href="#{_anchor(n)}">{html.escape(n)}</a></td><td>{html.escape(k)}</td>'
         f"<td>{html.escape(((built[n][0] or {}).get('spec', {}).get('spec', {})).get('title', ''))}</td></tr>"
-        for n, k in ((n, (built[n][0] or {}).get("kind", "")) for n in order))
+        for n, k in ((n, (built[n][0] or {}).get("kind", "")) for n in order)) + "".join(
+        f'<tr><td><a href="#{_anchor(a["trial"], "analysis-")}">{html.escape(a["trial"])}</a></td><td>analysis</td>'
+        f'<td>{html.escape(a["title"])}</td></tr>' for a in analyses)
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="localrnn {html.escape(meta['localrnn'])}">
-<title>localrnn report: {html.escape(', '.join(order) or 'no experiment')}</title>
+<title>localrnn report: {html.escape(', '.join(order + [a['trial'] for a in analyses]) or 'no experiment')}</title>
 <style>{_CSS}</style>
 </head>
 <body>
