@@ -212,7 +212,7 @@ def plan_axes(trials: list[PlannedTrial]) -> dict[str, dict[str, list[Any]]]:
     seen: dict[str, dict[str, set]] = {}
     for t in trials:
         c = t.config
-        values = {"task": c.task, "length": c.length, "lr": c.lr, "seed": c.seed,
+        values = {"task": c.task, "length": c.length, "lr": c.lr, "seed": c.seed, "cell": c.cell, "tau": c.tau,
                   **c.resolved_hparams, **c.resolved_options.model_dump(mode="json")}
         arm = seen.setdefault(str(t.labels.get("arm", c.rule)), {})
         for k, v in values.items():
