@@ -6,7 +6,8 @@ For every arm of frontier_selection.toml and every task, the setting chosen by
 ``localrnn.experiments.selection.choose_settings`` (most seeds solved at T = 20, then fewest
 mean iterations, then best mean accuracy, then grid order) becomes one arm of the frontier,
 with the numbers behind the choice in a comment. An arm whose selection is not complete
-yet gets the first value of each grid axis and is marked PROVISIONAL. The regularized arms
+yet is left out (named in a comment at the end) until it is: the frontier never runs a setting
+that was not chosen. The regularized arms
 (Algorithm 2) are not searched: each follows its base reading's arm with ``reg_lambda`` added.
 """
 
@@ -107,18 +108,17 @@ def main(argv=None) -> int:
         if arm["name"] in REGULARIZED:
             reg_name, reg_lambda = REGULARIZED[arm["name"]]
             arms.append(({**arm, "name": reg_name}, arm["name"], reg_lambda))
-    lines = [HEADER]
+    lines, waiting = [HEADER], []
     for arm, base, reg_lambda in arms:
         for task in sel["grid"]["task"]:
             c = chosen.get((task, base))
             settings = dict(arm.get("fixed", {}))
-            if c and c["complete"]:
-                settings.update(c["settings"])
-                why = (f"# chosen: {c['solved']}/{c['seeds']} seeds solved T = 20, mean {c['mean_iterations']:.0f} "
-                       f"iterations (unsolved = 20,000), mean best accuracy {100 * c['mean_accuracy']:.2f} %")
-            else:
-                settings.update({k: v[0] for k, v in arm.get("grid", {}).items()})
-                why = "# PROVISIONAL: the selection of this arm and task is not complete yet"
+            if not (c and c["complete"]):
+                waiting.append(f"{arm['name']}, {TASK_NAMES[task]}")
+                continue
+            settings.update(c["settings"])
+            why = (f"# chosen: {c['solved']}/{c['seeds']} seeds solved T = 20, mean {c['mean_iterations']:.0f} "
+                   f"iterations (unsolved = 20,000), mean best accuracy {100 * c['mean_accuracy']:.2f} %")
             if reg_lambda is not None:
                 settings["reg_lambda"] = reg_lambda
                 why += f"\n# not searched: {base}'s setting with lambda = {reg_lambda} (Algorithm 2)"
@@ -129,10 +129,13 @@ def main(argv=None) -> int:
             if arm.get("optional"):
                 lines.append("optional = true")
             lines.append(f"fixed = {_inline({'task': task, **settings})}\n")
+    if waiting:
+        lines.append("# Left out until their selection is complete (rerun this script then):\n"
+                     + "\n".join(f"#   {w}" for w in waiting) + "\n")
     lines.append(FOOTER)
     Path(args.out).write_text("\n".join(lines).replace("\n\n\n", "\n\n"))
-    print(f"wrote {args.out}: {len(chosen)} (task, arm) choices, "
-          f"{sum(not c['complete'] for c in chosen.values())} incomplete")
+    print(f"wrote {args.out}: {len(arms) * len(sel['grid']['task']) - len(waiting)} arms; "
+          f"{len(waiting)} left out until their selection is complete")
     return 0
 
 
