@@ -44,7 +44,7 @@ def test_the_frontier_spec_is_what_the_committed_selection_chooses(tmp_path):
                     "--out", str(out)], check=True, capture_output=True)
     assert out.read_text() == (ROOT / "experiments" / "frontier.toml").read_text()
     spec = tomllib.loads(out.read_text())
-    assert len(spec["arms"]) == 27 and spec["seeds"] == 5
+    assert len(spec["arms"]) >= 27 and spec["seeds"] == 5  # the 27 arms of the first piece, plus any new arm chosen
 
 
 def test_the_readme_frontier_blocks_are_what_the_committed_exports_give():
