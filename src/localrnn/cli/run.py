@@ -36,11 +36,6 @@ class DType(str, Enum):
     float64 = "float64"
 
 
-class Validation(str, Enum):
-    fixed = "fixed"
-    fresh = "fresh"
-
-
 def _usage_error(err) -> UsageError:
     """A pydantic ValidationError of TrainConfig as ``--flag: message``."""
     where, msg = first_error(err)
@@ -129,8 +124,8 @@ def train(
     patience: Annotated[int, typer.Option(help="validations without a new best before stopping (0 = off)")] = 30,
     val_every: Annotated[int, typer.Option(help="iterations between validations")] = 100,
     val_size: Annotated[Optional[int], typer.Option(help="validation samples (the paper: 10,000)")] = None,
-    validation: Annotated[Validation, typer.Option(help="validate on one fixed set, or on a fresh draw at "
-                                                        "every validation as the TPTT code does")] = Validation.fixed,
+    validation: Annotated[str, typer.Option(help="fixed | fresh: validate on one fixed set, or on a fresh draw "
+                                                 "at every validation as the TPTT code does")] = "fixed",
     clip: Annotated[Optional[float], typer.Option(help="gradient-norm clipping threshold")] = None,
     dtype: Annotated[DType, typer.Option()] = DType.float32,
     device: Annotated[Device, typer.Option()] = Device.cpu,
@@ -144,7 +139,7 @@ def train(
     values = {"lr": lr, "seed": seed, "optimizer": optimizer.value, "momentum": momentum,
               "hidden": hidden, "cell": cell, "tau": tau, "batch": batch, "max_iters": max_iters,
               "patience": patience, "val_every": val_every, "val_size": val_size, "clip": clip,
-              "validation": validation.value, "dtype": dtype.value}
+              "validation": validation, "dtype": dtype.value}
     cfg = build_config(task, length, rule, values, rule_values)
     check_checkpoint(checkpoint, resume)
     _choose_device(device)
