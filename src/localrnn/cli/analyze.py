@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from localrnn.cli.app import UsageError, app
-from localrnn.cli.experiments import StoreOpt, _read_store, _store_path
+from localrnn.cli.stores import StoreOpt, read_store, store_path
 
 
 def _check_out(out: str) -> None:
@@ -44,8 +44,8 @@ def _from_checkpoint(path: str, index: int, store: str | None):
         config = TrainConfig(**configs[index])
     else:  # written before checkpoints kept their configs: the store may know the run
         found = []
-        if store is not None or os.path.exists(_store_path(None)):
-            with _read_store(_store_path(store)) as st:
+        if store is not None or os.path.exists(store_path(None)):
+            with read_store(store_path(store)) as st:
                 found = st.trials(run_id=run_ids[index])
         if not found:
             raise UsageError(f"RUN: checkpoint {path} does not record its configs and no trial with run id "
@@ -61,8 +61,8 @@ def _from_store(run: str, store: str | None):
     """``(params, config, note, records, rule_state)`` of the stored trial ``run``."""
     from localrnn.config import TrainConfig
 
-    path = _store_path(store)
-    with _read_store(path) as st:
+    path = store_path(store)
+    with read_store(path) as st:
         trial = st.trial(run)
         if trial is None:
             raise UsageError(f"RUN: no trial {run!r} in {path} and no file of that name; allowed: a trial id "

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from localrnn.cli.app import Device, UsageError, _choose_device, app
+from localrnn.cli.stores import StoreOpt, read_store, store_path, writable_store
 
 TARGETS = ("table1", "table2", "table3", "table4", "table5", "figure2", "figure3", "figure4", "figure5")
 
@@ -36,8 +37,6 @@ class Format(str, Enum):
     latex = "latex"
 
 
-StoreOpt = Annotated[Optional[str], typer.Option("--store", help="results store (default $LOCALRNN_STORE or ./localrnn.db); "
-                                                 "commands that only read also take an export, FILE.jsonl")]
 ExecutorOpt = Annotated[ExecutorName, typer.Option("--executor", help="local (in-process) | process (one per core) | ray")]
 AddressOpt = Annotated[Optional[str], typer.Option("--address", help="ray: address of an existing cluster (default: start a local Ray)")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="process: pool size (default: cores); ray: CPUs of the local Ray (default 2)")]
@@ -47,12 +46,6 @@ DeviceOpt = Annotated[Device, typer.Option("--device", help="local executor: cpu
 MaxGroupOpt = Annotated[Optional[int], typer.Option(
     "--max-group", help="configs per vmapped job at most (default 64): bounds memory and how long one job "
                         "runs; smaller jobs compile more often")]
-
-
-def _store_path(store: str | None) -> str:
-    from localrnn.experiments.store import default_store_path
-
-    return store or default_store_path()
 
 
 def _load(path: str):
@@ -131,34 +124,6 @@ def _group_options(max_group: int | None) -> dict:
     return {"max_group": max_group}
 
 
-def _read_store(path: str):
-    """The store at ``path`` for reading: a SQLite file, or a JSON-lines export (``.jsonl``) read
-    into memory (``localrnn export``)."""
-    from localrnn.experiments.export import open_store
-
-    if not os.path.exists(path):
-        raise UsageError(f"--store: no results store at {path}")
-    try:
-        return open_store(path)
-    except ValueError as e:
-        raise UsageError(f"--store: {e}") from None
-
-
-def _writable_store(store: str | None) -> str:
-    """The store path of a command that writes it: an existing folder that can be written,
-    and, if the store exists already, a writable file (checked before anything runs)."""
-    path = _store_path(store)
-    folder = os.path.dirname(os.path.abspath(path))
-    allowed = "allowed: a file in an existing folder that can be written"
-    if not os.path.isdir(folder):
-        raise UsageError(f"--store: folder {folder} does not exist; {allowed}")
-    if os.path.isdir(path) or (os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK)):
-        raise UsageError(f"--store: {path} is not a writable file; {allowed}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"--store: folder {folder} cannot be written; {allowed}")
-    return path
-
-
 def _check_out_dir(out_dir: str) -> None:
     """``--out-dir`` must be a writable folder or one that can be created (checked, not created)."""
     path = os.path.abspath(out_dir)
@@ -214,7 +179,7 @@ def sweep(
             raise UsageError(str(e)) from None
         _print_dry_run(spec.name, budget, trials, as_json)
         return
-    path = _writable_store(store)
+    path = writable_store(store)
     options = _group_options(max_group)
     _choose_device(device)
     ex = _executor(executor, address, workers)
@@ -250,7 +215,7 @@ def _ladder_command(kind: str, doc: str):
         if spec.kind != kind:
             raise UsageError(f"{spec_file}: kind: must be \"{kind}\" for this command, got {spec.kind!r}")
         _check_budget(spec, budget, spec_file)
-        path = _writable_store(store)
+        path = writable_store(store)
         _check_out_dir(out_dir)
         options = _group_options(max_group)
         _choose_device(device)
@@ -296,12 +261,12 @@ def runs(
     """List stored trials, filtered."""
     from localrnn.experiments.store import STATUSES
 
-    path = _store_path(store)
+    path = store_path(store)
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status: unknown status {status!r}; allowed: {', '.join(STATUSES)}")
     if task is not None:
         task = task.replace("-", "_")
-    with _read_store(path) as st:
+    with read_store(path) as st:
         if experiment is not None and st.experiment(experiment) is None:
             raise UsageError(f"--experiment: no experiment {experiment!r}; stored: "
                              f"{', '.join(st.experiments()) or 'none'}")
@@ -398,9 +363,9 @@ def report(
                          "for one run alone use `localrnn analyze TRIAL`")
     if html is not None:
         _check_html(html)
-    path = _store_path(store)
+    path = store_path(store)
     _check_out_dir(out_dir)
-    with _read_store(path) as st:
+    with read_store(path) as st:
         if name is None:
             exps = [e for e in st.experiments()
                     if budget is None or (st.experiment(e) or {}).get("spec", {}).get("budget") == budget]
@@ -465,7 +430,7 @@ def reproduce(
         spec = _load(str(f))
         _check_budget(spec, budget, str(f))
         loaded.append((n, str(f), spec))
-    path = _writable_store(store)
+    path = writable_store(store)
     _check_out_dir(out_dir)
     _choose_device(device)
     ex = _executor(executor, address, workers)

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from localrnn.cli.app import UsageError, app
-from localrnn.cli.experiments import StoreOpt, _store_path, _writable_store
+from localrnn.cli.stores import StoreOpt, store_path, writable_store
 
 
 class ParamsKept(str, Enum):
@@ -40,7 +40,7 @@ def export_(
     from localrnn.experiments.export import export_jsonl
     from localrnn.experiments.store import Store
 
-    path = _store_path(store)
+    path = store_path(store)
     if not os.path.isfile(path):
         raise UsageError(f"--store: no results store at {path}")
     folder = os.path.dirname(os.path.abspath(out))
@@ -75,7 +75,7 @@ def import_(
         raise UsageError(f"IN.jsonl: cannot read {src} ({e.strerror})") from None
     except ValueError as e:
         raise UsageError(str(e)) from None
-    path = _writable_store(store)
+    path = writable_store(store)
     new = not os.path.exists(path)
     try:
         with Store(path) as st:
