@@ -1,10 +1,13 @@
 """The README's analysis examples (docs/analysis.md): for each task family a run that fails and one
-that succeeds at the same length, each analyzed by ``localrnn analyze``, with the verdict in words.
+that succeeds at T = 20, each recorded along training (experiments/analysis_examples.toml, a
+diagnostics experiment: the rule's per-lag cosine with BPTT and the smoothness series) and analyzed
+by ``localrnn analyze``, with the verdict in words.
 
 Three steps, each from files in the repository:
 
-    python scripts/analysis_examples.py collect --store runs/frontier.db   # copy the cases' trials
-        # (config, result, final parameters) from the frontier study into results/analysis_examples.jsonl
+    localrnn sweep experiments/analysis_examples.toml --budget study --store runs/examples.db
+    localrnn export results/analysis_examples.jsonl --store runs/examples.db \
+        --experiment analysis_examples:study --params all        # runs, records and final parameters
     python scripts/analysis_examples.py analyze    # analyze each case from that export: figures and
         # analysis.json under docs/analysis_examples/<case>/
     python scripts/analysis_examples.py readme [--check]   # the README's ANALYSIS block from those
@@ -18,60 +21,23 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPORT = os.path.join(ROOT, "results", "analysis_examples.jsonl")
 OUT = os.path.join(ROOT, "docs", "analysis_examples")
 README = os.path.join(ROOT, "README.md")
-EXPERIMENT = "frontier:study"
+EXPERIMENT = "analysis_examples:study"
 #: analyze's settings for every case: per-sample measures on 100 validation samples, 16 of the
 #: distractor symbols (random permutation has 98; the temporal orders 4)
 SAMPLES, SYMBOLS = 100, 16
 
-#: (case, task family, arm, task, length, seed): a failing and a succeeding run per family, at one T
+#: (case, task family, arm of analysis_examples.toml): a failing and a succeeding run per family
 CASES = [
-    ("temporal-order-readout-T20", "temporal order", "readout", "temporal_order", 20, 0),
-    ("temporal-order-lra-fixed-target-T20", "temporal order", "LRA-diff fixed-target", "temporal_order", 20, 0),
-    ("random-permutation-lra-fixed-target-T10", "random permutation", "LRA-diff fixed-target",
-     "random_permutation", 10, 0),
-    ("random-permutation-bptt-T10", "random permutation", "BPTT", "random_permutation", 10, 0),
+    ("temporal-order-readout-T20", "temporal order", "readout, temporal order"),
+    ("temporal-order-lra-fixed-target-T20", "temporal order", "LRA-diff fixed-target, temporal order"),
+    ("random-permutation-lra-fixed-target-T20", "random permutation", "LRA-diff fixed-target, random permutation"),
+    ("random-permutation-bptt-T20", "random permutation", "BPTT clip 1, random permutation"),
 ]
-
-
-def collect(store_path: str) -> None:
-    """Copy each case's trial (the frontier ladder's step at its length) with its final state."""
-    from localrnn.config import TrainConfig
-    from localrnn.experiments.export import export_jsonl
-    from localrnn.experiments.store import Store
-
-    with Store(store_path, create=False) as src:
-        rows = src.trials(EXPERIMENT)
-        picked = []
-        for case, _, arm, task, length, seed in CASES:
-            hit = [r for r in rows if r["labels"].get("arm") == arm and r["task"] == task
-                   and r["length"] == length and r["labels"].get("seed") == seed
-                   and r["status"] in ("solved", "failed")]
-            if not hit:
-                sys.exit(f"collect: {case}: no complete trial of {arm} on {task} T={length} seed {seed} "
-                         f"in {EXPERIMENT} of {store_path}")
-            t = hit[0]
-            state = src.final_state(t["trial_id"])
-            if state is None:
-                sys.exit(f"collect: {case}: trial {t['trial_id']} has no stored state")
-            picked.append((case, t, state, src.metrics(t["trial_id"])))
-    with tempfile.TemporaryDirectory() as tmp:
-        with Store(os.path.join(tmp, "s.db")) as dst:
-            dst.add_experiment("analysis_examples", "examples", {
-                "source": f"{EXPERIMENT} of {os.path.relpath(store_path, ROOT)}",
-                "cases": [dict(zip(("case", "family", "arm", "task", "length", "seed"), c)) for c in CASES]})
-            dst.register_trials("analysis_examples", [
-                (t["trial_id"], TrainConfig(**t["config"]), {**t["labels"], "case": case}, t["init"])
-                for case, t, _, _ in picked])
-            dst.write_results([(t["trial_id"], {**t, "history": history}, state)
-                               for _, t, state, history in picked])
-            counts = export_jsonl(dst, EXPORT, params="all")
-    print(f"collected {len(picked)} cases into {os.path.relpath(EXPORT, ROOT)} ({counts})")
 
 
 def analyze(missing: bool = False) -> None:
@@ -83,11 +49,13 @@ def analyze(missing: bool = False) -> None:
     from localrnn.experiments.export import open_store
 
     with open_store(EXPORT) as st:
-        rows = {r["labels"]["case"]: r for r in st.trials("analysis_examples")}
-        for case, *_ in CASES:
+        rows = {r["labels"]["arm"]: r for r in st.trials(EXPERIMENT)}
+        for case, _, arm in CASES:
             if missing and os.path.exists(os.path.join(OUT, case, "analysis.json")):
                 continue
-            t = rows[case]
+            if arm not in rows:
+                sys.exit(f"analyze: {case}: no trial of arm {arm!r} of {EXPERIMENT} in {EXPORT}")
+            t = rows[arm]
             state = st.final_state(t["trial_id"])
             cfg = TrainConfig(**t["config"])
             print(f"{case}: analyzing trial {t['trial_id']} ({cfg.rule} on {cfg.task} T={cfg.length})", flush=True)
@@ -105,14 +73,15 @@ def analyze(missing: bool = False) -> None:
 def block() -> str:
     """The README's ANALYSIS block from docs/analysis_examples/*/analysis.json."""
     lines = [f"`python scripts/analysis_examples.py analyze` (then `readme`) regenerates this block from "
-             f"results/analysis_examples.jsonl: each run's final parameters from the frontier study "
-             f"(`{EXPERIMENT}`, seed 0), analyzed on {SAMPLES} validation samples "
-             f"({SYMBOLS} distractor symbols at most for the fixed points; no Hessian)."]
+             f"results/analysis_examples.jsonl (`{EXPERIMENT}`: hidden 100, 20,000 iterations, seed 0, the "
+             f"frontier's settings, recorded every 1,000 iterations with the cosine against BPTT and the "
+             f"smoothness series on 1,000 validation samples): each run's final network analyzed on "
+             f"{SAMPLES} validation samples ({SYMBOLS} distractor symbols at most for the fixed points)."]
     family = None
-    for case, fam, arm, task, length, seed in CASES:
+    for case, fam, arm in CASES:
         path = os.path.join(OUT, case, "analysis.json")
         if not os.path.exists(path):
-            lines.append(f"- {arm} on {task} T={length}: not analyzed yet")
+            lines.append(f"- {arm}: not analyzed yet")
             continue
         with open(path) as f:
             r = json.load(f)
@@ -121,13 +90,17 @@ def block() -> str:
             family = fam
         m, g, a = r["memory"], r["gradient_flow"], r["attractors"]
         stable = {n: v["n_stable"] for n, v in a["inputs"].items()}
+        credit = (f"; the rule's per-lag cosine with BPTT at the first marker "
+                  f"{r['credit']['cosine_at_first_marker']:.2g}" if r.get("credit") else "")
+        shown = [f for f in r["figures"] if f in ("memory.png", "gradient_flow.png", "smoothness.png")]
         lines.append(
-            f"- **{arm}**, {task.replace('_', ' ')} T={length} ({r['source'].split('(')[1].split(')')[0]}): "
+            f"- **{arm.split(',')[0]}**, {fam} T={r['t'][-1] + 1} "
+            f"({r['source'].split('(')[1].split(')')[0]}): "
             f"verdict **{' + '.join(r['verdict']['names'])}**. rho(Whh) {m['W_radius']:.3g}; "
             f"||dE/dh_t|| at the first marker {g['marker_ratio_median']:.2g} of its value at the output "
-            f"(median over samples); stable fixed points with input zero {stable.get('zero')}, mean input "
-            f"{stable.get('mean')} (classes: {a['classes']}). "
-            + " ".join(f"![{fig}](docs/analysis_examples/{case}/{fig})" for fig in r["figures"][:2]))
+            f"(median over samples){credit}; stable fixed points with input zero {stable.get('zero')}, mean "
+            f"input {stable.get('mean')} (classes: {a['classes']}). "
+            + " ".join(f"![{fig}](docs/analysis_examples/{case}/{fig})" for fig in shown))
         for reason in r["verdict"]["reasons"]:
             lines.append(f"  - {reason}")
     return "\n".join(lines)
@@ -157,16 +130,12 @@ def readme(check: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="step", required=True)
-    c = sub.add_parser("collect", help="copy the cases from a frontier store into the export")
-    c.add_argument("--store", required=True, help="the frontier study's store (runs/frontier.db)")
     a = sub.add_parser("analyze", help="analyze each case of the export")
     a.add_argument("--missing", action="store_true", help="only the cases not analyzed yet")
     r = sub.add_parser("readme", help="regenerate the README block")
     r.add_argument("--check", action="store_true", help="exit 1 if the block is stale; write nothing")
     args = p.parse_args(argv)
-    if args.step == "collect":
-        collect(args.store)
-    elif args.step == "analyze":
+    if args.step == "analyze":
         analyze(args.missing)
     else:
         return readme(args.check)
