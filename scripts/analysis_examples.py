@@ -94,7 +94,7 @@ def block() -> str:
                   f"{r['credit']['cosine_at_first_marker']:.2g}" if r.get("credit") else "")
         shown = [f for f in r["figures"] if f in ("memory.png", "gradient_flow.png", "smoothness.png")]
         lines.append(
-            f"- **{arm.split(',')[0]}**, {fam} T={r['t'][-1] + 1} "
+            f"- **{arm.split(',')[0]}**, {fam} T={r['config']['length']} "
             f"({r['source'].split('(')[1].split(')')[0]}): "
             f"verdict **{' + '.join(r['verdict']['names'])}**. rho(Whh) {m['W_radius']:.3g}; "
             f"||dE/dh_t|| at the first marker {g['marker_ratio_median']:.2g} of its value at the output "

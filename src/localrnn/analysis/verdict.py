@@ -39,6 +39,11 @@ class Verdict:
     def as_dict(self) -> dict:
         return {"names": list(self.names), "reasons": list(self.reasons)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        """The inverse of :meth:`as_dict` (a verdict read back from an analysis result or its JSON)."""
+        return cls(tuple(d["names"]), tuple(d["reasons"]))
+
     def text(self) -> str:
         return f"verdict: {', '.join(self.names)}\n" + "\n".join(f"  - {r}" for r in self.reasons)
 

@@ -132,13 +132,6 @@ def _nanmedian(v) -> float:
     return float(np.nanmedian(a)) if np.any(np.isfinite(a)) else float("nan")
 
 
-def _verdict_text(result: dict) -> str:
-    from localrnn.analysis.verdict import Verdict
-
-    v = result["verdict"]
-    return Verdict(tuple(v["names"]), tuple(v["reasons"])).text()
-
-
 def page_sections(runs: list[str], store: str | None, fig_dir: str, *, samples: int = 100,
                   symbols: int = 16) -> list[dict]:
     """The HTML report's analysis sections (``localrnn report --html --analyze TRIAL``): for each
@@ -146,6 +139,7 @@ def page_sections(runs: list[str], store: str | None, fig_dir: str, *, samples: 
     trial is looked up before any is analyzed, so a bad one fails before any work."""
     from localrnn.analysis import analyze as measure
     from localrnn.analysis.figures import write_figures
+    from localrnn.analysis.verdict import Verdict
 
     try:
         loaded = [(run, _from_store(run, store)) for run in runs]
@@ -160,7 +154,7 @@ def page_sections(runs: list[str], store: str | None, fig_dir: str, *, samples: 
         sections.append({
             "trial": run, "title": f"Analysis: {cfg.rule} on {cfg.task} T={cfg.length} ({cfg.cell}, m={cfg.hidden})",
             "note": note, "samples": samples, "summary": _summary(result),
-            "verdict": _verdict_text(result),
+            "verdict": Verdict.from_dict(result["verdict"]).text(),
             "figures": write_figures(result, folder)})
     return sections
 
@@ -216,9 +210,11 @@ def analyze(
     if as_json:
         print(json.dumps(result))
         return
+    from localrnn.analysis.verdict import Verdict
+
     print(note)
     print(f"{cfg.rule} on {cfg.task} T={cfg.length} ({cfg.cell}, m={cfg.hidden}), {samples} validation samples")
     print(_summary(result))
-    print(_verdict_text(result))
+    print(Verdict.from_dict(result["verdict"]).text())
     if out is not None:
         print(f"wrote {', '.join(result['figures'])} and analysis.json to {out}")
