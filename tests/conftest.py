@@ -17,8 +17,8 @@ import localrnn  # noqa: E402,F401  (enables x64 before any test builds arrays)
 
 
 # Loading an executable from that cache can segfault now and then (jaxlib 0.10.2, CPU: seen in
-# jax's compilation_cache.get_executable_and_time, once in ~10 runs of the suite, each time in a
-# different test). A test whose xdist worker died runs once more on a fresh worker and the summary
+# jax's compilation_cache.get_executable_and_time, twice so far, once in CI and once here, each time
+# in a different test). A test whose xdist worker died runs once more on a fresh worker and the summary
 # names it; a second crash fails it, so a test that really crashes still fails.
 _CRASHED: set[str] = set()
 
