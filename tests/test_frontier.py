@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from localrnn.experiments.report import frontier_data, make_report, wilson
+from localrnn.experiments.report import frontier_data, frontier_table, make_report, wilson
 from localrnn.experiments.store import Store
 from test_sweep import _complete_count
 
@@ -76,9 +76,29 @@ def test_p_solved_counts_seeds_whose_ladder_reached_t_and_marks_censoring():
     assert d["censored"] == 1 and d["unfinished"] == 0
     assert [(p["length"], p["solved"], p["n"]) for p in d["p_solved"]] == [(10, 2, 3), (20, 2, 3), (30, 1, 3)]
     assert (d["p_solved"][2]["lo"], d["p_solved"][2]["hi"]) == wilson(1, 3)
+    assert all(p["pending"] == 0 for p in d["p_solved"])
     # a ladder still climbing is counted as unfinished (its highest T is a lower bound)
     (d,) = frontier_data({"a": _steps(0, ["solved", "running"])}, spec, max_length=30)
     assert d["unfinished"] == 1 and d["highest"] == [10]
+
+
+def test_a_ladder_still_climbing_is_pending_above_its_highest_t_not_failed():
+    spec = {"name": "f", "arms": [{"name": "A"}], "curriculum": {"start": 10, "step": 10}}
+    # seed 0 solved 20 and waits for its T = 30 rung; seed 1 failed at 20; seed 2 is running T = 20
+    ladders = {"a": _steps(0, ["solved", "solved"]), "b": _steps(1, ["solved", "failed"]),
+               "c": _steps(2, ["solved", "running"])}
+    (d,) = frontier_data(ladders, spec, max_length=40)
+    got = {p["length"]: (p["solved"], p["pending"]) for p in d["p_solved"]}
+    assert got == {10: (3, 0), 20: (1, 1), 30: (0, 2), 40: (0, 2)}
+    p30 = d["p_solved"][2]
+    # the interval spans every ending: from 0/3's lower end to 2/3's upper end
+    assert (p30["lo"], p30["hi"]) == (wilson(0, 3)[0], wilson(2, 3)[1])
+    assert d["lengths_run"] == [10, 20]
+    table = frontier_table([d], spec, "t", None)
+    row = table.rows[0]
+    assert row[3] == ">=20 10 >=10"  # unfinished ladders are lower bounds
+    assert row[5].startswith(">=1/3 (1 pending)")  # T = 20: the only length >= 20 run
+    assert len(row) == 7
 
 
 def _cli(*args):

@@ -6,12 +6,14 @@ seeds per arm and task. From its ladders alone:
 * per (task, arm): the highest T solved by each seed, their median and [min, max];
 * per (task, arm, T): P(solved at T), the fraction of seeds whose ladder solved T, with
   a Wilson 95 % interval (:func:`wilson`). A ladder stops at its first failure, so a seed
-  solves T exactly when its highest solved length is >= T;
+  solves T exactly when its highest solved length is >= T. A ladder still climbing has not
+  been judged at the lengths above its highest solved one: it is ``pending`` there, never
+  counted as a failure, and the interval then spans every way the pending seeds can end;
 * a figure of P(solved) against T, one panel per task, one line per arm, the readout-only
   control drawn dashed.
 
 A ladder that solved ``max_length`` is censored: it might have gone further; the table
-marks such a seed ``>=``.
+marks such a seed, and a ladder still climbing, ``>=``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from localrnn.paper.numbers import PAPER_NOTES, format_paper_value, paper_value
 
 __all__ = ["wilson", "frontier_data", "frontier_table", "frontier_figure", "SHOWN_LENGTHS"]
 
-#: lengths whose P(solved) the table shows (those the curriculum tried, and always its longest)
-SHOWN_LENGTHS = (20, 50, 100, 200)
+#: lengths whose P(solved) the table shows once more than ``MAX_SHOWN`` lengths >= 20 were run
+#: (always with the longest length run)
+SHOWN_LENGTHS = (20, 30, 50, 100, 200)
+MAX_SHOWN = 5
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -50,16 +54,20 @@ def _finished(steps: list[dict], max_length: int) -> bool:
 
 def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -> list[dict]:
     """One dict per (task, arm): seeds, per-seed highest T, median, min, max, censored seeds,
-    unfinished ladders, and ``p_solved``: ``[{length, solved, n, p, lo, hi}]`` for every length
-    of the curriculum up to ``max_length``."""
+    unfinished ladders, the lengths any of its ladders ran (``lengths_run``), and ``p_solved``:
+    ``[{length, solved, pending, n, p, lo, hi}]`` for every length of the curriculum up to
+    ``max_length``. ``pending`` counts unfinished ladders below T; with pending seeds the
+    interval is [Wilson lo of solved/n, Wilson hi of (solved + pending)/n]."""
     cur = spec.get("curriculum", {})
     start, step = cur.get("start", 10), cur.get("step", 10)
     lengths = list(range(start, max_length + 1, step))
     per: dict[tuple, dict[int, tuple[int, bool]]] = {}
+    run: dict[tuple, set[int]] = {}
     for steps in ladders.values():
         lab = steps[0]["labels"]
         key = (lab.get("task"), lab.get("arm"))
         per.setdefault(key, {})[lab.get("seed")] = (highest_solved(steps), _finished(steps, max_length))
+        run.setdefault(key, set()).update(s["length"] for s in steps)
     tasks = _axis_order(spec, "task")
     arms = _arm_labels(spec)
     out = []
@@ -72,17 +80,42 @@ def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -
         p_solved = []
         for T in lengths:
             k = sum(h >= T for h in highest)
-            lo, hi = wilson(k, n)
-            p_solved.append({"length": T, "solved": k, "n": n, "p": k / n, "lo": lo, "hi": hi})
+            pending = sum(h < T and not d for h, d in zip(highest, done))
+            lo, hi = wilson(k, n)[0], wilson(k + pending, n)[1]
+            p_solved.append({"length": T, "solved": k, "pending": pending, "n": n, "p": k / n,
+                             "lo": lo, "hi": hi})
         out.append({"task": task, "arm": arm, "seeds": sorted(seeds), "highest": highest,
                     "median": statistics.median(highest), "min": min(highest), "max": max(highest),
                     "censored": sum(h >= max_length for h in highest), "unfinished": n - sum(done),
-                    "max_length": max_length, "p_solved": p_solved})
+                    "finished": done, "max_length": max_length, "lengths_run": sorted(run[(task, arm)]),
+                    "p_solved": p_solved})
     return out
 
 
+def _shown_lengths(data: list[dict]) -> list[int]:
+    """The lengths >= 20 that some ladder ran (every length run if none is): all of them up to
+    ``MAX_SHOWN``, else those in ``SHOWN_LENGTHS`` and the longest."""
+    every = sorted({T for d in data for T in d["lengths_run"]})
+    run = [T for T in every if T >= 20] or every
+    if len(run) <= MAX_SHOWN:
+        return run
+    shown = [T for T in run if T in SHOWN_LENGTHS]
+    return shown if run[-1] in shown else [*shown, run[-1]]
+
+
+def _p_cell(p: dict | None) -> str:
+    """``k/n [lo, hi]``; with pending seeds ``>=k/n (u pending) [lo, hi]``."""
+    if p is None:
+        return ""
+    ci = f"[{p['lo']:.2f}, {p['hi']:.2f}]"
+    if p["pending"]:
+        return f">={p['solved']}/{p['n']} ({p['pending']} pending) {ci}"
+    return f"{p['solved']}/{p['n']} {ci}"
+
+
 def _seed_list(d: dict) -> str:
-    return " ".join((">=" if h >= d["max_length"] else "") + str(h) for h in d["highest"])
+    return " ".join((">=" if h >= d["max_length"] or not done else "") + str(h)
+                    for h, done in zip(d["highest"], d["finished"]))
 
 
 def frontier_table(data: list[dict], spec: dict, title: str, budget_note: str | None) -> Table:
@@ -91,19 +124,14 @@ def frontier_table(data: list[dict], spec: dict, title: str, budget_note: str | 
     rep = spec.get("report", {})
     paper_key = rep.get("paper")
     paper_arm = {a.get("label") or a["name"]: a.get("paper_arm") for a in spec["arms"]}
-    tried = sorted({p["length"] for d in data for p in d["p_solved"]})
-    shown = [T for T in SHOWN_LENGTHS if T in tried]
-    if tried and tried[-1] not in shown:
-        shown.append(tried[-1])
+    tried = sorted({T for d in data for T in d["lengths_run"]})
+    shown = _shown_lengths(data)
     headers = ["task", "arm", "seeds", "highest T per seed", "median [min, max]",
                *[f"P(solved T={T}) [95 % CI]" for T in shown], "published"]
     rows = []
     for d in data:
         by_t = {p["length"]: p for p in d["p_solved"]}
-        cells = []
-        for T in shown:
-            p = by_t.get(T)
-            cells.append("" if p is None else f"{p['solved']}/{p['n']} [{p['lo']:.2f}, {p['hi']:.2f}]")
+        cells = [_p_cell(by_t.get(T)) for T in shown]
         pub = ""
         if paper_arm.get(d["arm"]):
             found, pv = paper_value(paper_key, {"task": d["task"], "arm": paper_arm[d["arm"]]})
@@ -114,15 +142,17 @@ def frontier_table(data: list[dict], spec: dict, title: str, budget_note: str | 
     notes = []
     unfinished = sum(d["unfinished"] for d in data)
     if unfinished:
-        notes.append(f"{unfinished} ladders not finished yet: their highest T is a lower bound")
+        notes.append(f"{unfinished} ladders not finished yet: their highest T is a lower bound (>=), and at "
+                     "the lengths above it they are pending, not failed")
     if budget_note:
         notes.append(f"budget: {budget_note}")
     cur = spec.get("curriculum", {})
     notes.append(f"curriculum: T = {cur.get('start', 10)}, + {cur.get('step', 10)} while solved, up to "
                  f"{tried[-1] if tried else '-'}, {'warm' if cur.get('warm_start', True) else 'cold'} start; solved = zero "
                  "errors on the fixed validation set; 0 = not even the first length; >= = reached the "
-                 "longest length tried")
-    notes.append("P(solved T): seeds whose ladder solved T / seeds, with a Wilson 95 % interval")
+                 "longest length tried, or still climbing")
+    notes.append("P(solved T): seeds whose ladder solved T / seeds, with a Wilson 95 % interval; with "
+                 "pending seeds, >=k/n and the interval from k/n's lower end to (k + pending)/n's upper end")
     if any(d.get("published") is not None for d in data):
         notes.append("published: the highest T the source papers report for that rule (one run, their "
                      "own protocol)")
@@ -132,7 +162,8 @@ def frontier_table(data: list[dict], spec: dict, title: str, budget_note: str | 
 
 def frontier_figure(data: list[dict], path: str, title: str = "", control: str | None = None) -> str:
     """P(solved) against T with Wilson 95 % bands: one panel per task, one line per arm; the
-    readout-only ``control`` dashed black. Writes ``path`` (PNG)."""
+    readout-only ``control`` dashed black. A line stops before the first length where a seed is
+    pending. Writes ``path`` (PNG)."""
     from localrnn.experiments.report.figures import _plt
 
     plt = _plt()
@@ -145,13 +176,18 @@ def frontier_figure(data: list[dict], path: str, title: str = "", control: str |
     for j, task in enumerate(tasks):
         ax = axes[0, j]
         for d in (d for d in data if d["task"] == task):
-            Ts = [p["length"] for p in d["p_solved"]]
-            ps = [p["p"] for p in d["p_solved"]]
+            known = []  # up to the first length where a seed is still pending
+            for p in d["p_solved"]:
+                if p["pending"]:
+                    break
+                known.append(p)
+            Ts = [p["length"] for p in known]
+            ps = [p["p"] for p in known]
             is_control = d["arm"] == control
             color = "black" if is_control else colors[d["arm"]]
             ax.plot(Ts, ps, marker="o", ms=3, lw=1.4, color=color, ls="--" if is_control else "-",
                     label=f"{d['arm']} (n={len(d['highest'])})" + (" [control]" if is_control else ""))
-            ax.fill_between(Ts, [p["lo"] for p in d["p_solved"]], [p["hi"] for p in d["p_solved"]],
+            ax.fill_between(Ts, [p["lo"] for p in known], [p["hi"] for p in known],
                             color=color, alpha=0.10, lw=0)
         ax.set_title(_fmt_label(task))
         ax.set_xlabel("sequence length T (time steps)")
