@@ -23,8 +23,8 @@ def test_bptt_climbs_to_max_length_warm_started_then_resume_runs_nothing(tmp_pat
         lines = []
         s = run_curriculum(st, _spec(), "quick", LocalExecutor(), progress=lines.append)
         assert s.warm_start and len(s.ladders) == 1
-        # progress as each rung's jobs finish, then one line per ladder step
-        assert lines[0] == "rung T=10: 1/1 trials done" and "rung T=20: 1/1 trials done" in lines, lines
+        # one line per ladder step as its job finishes
+        assert lines == ["BPTT temporal_order seed 0 T=10: solved", "BPTT temporal_order seed 0 T=20: solved"], lines
         steps = next(iter(s.ladders.values()))
         assert [x["length"] for x in steps] == [10, 20]  # stops at max_length
         assert all(x["status"] == "solved" for x in steps), [(x["length"], x["status"], x["best_accuracy"], x["iterations"]) for x in steps]
@@ -59,10 +59,52 @@ class _RecordingExecutor(LocalExecutor):
 
     def __init__(self):
         self.jobs = []
+        self.after = []  # per finished job: (rule, length) of every job in the list once it was handled
 
     def run(self, jobs):
-        self.jobs.extend(jobs)
-        yield from super().run(jobs)
+        self.jobs = jobs  # the caller's list: it grows as ladders go on
+        for i, results in super().run(jobs):
+            yield i, results
+            self.after.append([(j.configs[0]["rule"], j.configs[0]["length"]) for j in jobs])
+
+
+def _two_arms(max_length=20):
+    return parse_spec({
+        "name": "cur", "kind": "curriculum", "seeds": 1,
+        "curriculum": {"start": 10, "step": 10, "max_length": max_length},
+        "fixed": {"task": "temporal_order", "hidden": 16, "batch": 20, "val_size": 200, "val_every": 50},
+        "arms": [{"name": "BPTT", "rule": "bptt", "fixed": {"lr": 0.1, "clip": 1.0}},
+                 {"name": "readout", "rule": "readout", "fixed": {"lr": 1e-6}}],
+        "budget": {"quick": {"max_iters": 1500, "patience": 10}}})
+
+
+def test_a_ladder_goes_on_without_waiting_for_the_other_ladders_at_its_length(tmp_path):
+    """BPTT's T = 20 step is queued as soon as its T = 10 job is done, before the readout's T = 10
+    job has run (with a barrier per length it could only be queued after it)."""
+    ex = _RecordingExecutor()
+    with Store(str(tmp_path / "s.db")) as st:
+        s = run_curriculum(st, _two_arms(), "quick", ex)
+    assert ex.after[0] == [("bptt", 10), ("readout", 10), ("bptt", 20)], ex.after
+    lengths = {steps[0]["labels"]["arm"]: [x["length"] for x in steps] for steps in s.ladders.values()}
+    assert lengths == {"BPTT": [10, 20], "readout": [10]}
+
+
+def test_process_pool_curriculum_equals_in_process(tmp_path):
+    """The pool is handed the ladders' next steps while it runs (jobs appended to its list)."""
+    from localrnn.experiments.executors import ProcessExecutor
+
+    def outcome(path):
+        with Store(path) as st:
+            return sorted((x["labels"]["arm"], x["length"], x["status"], x["best_accuracy"], x["iterations"])
+                          for steps in st.ladders("cur:quick").values() for x in steps)
+
+    a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    with Store(a) as st:
+        run_curriculum(st, _two_arms(30), "quick", LocalExecutor())
+    with Store(b) as st, ProcessExecutor(2) as ex:
+        run_curriculum(st, _two_arms(30), "quick", ex)
+    assert outcome(a) == outcome(b)
+    assert [x[:2] for x in outcome(a)] == [("BPTT", 10), ("BPTT", 20), ("BPTT", 30), ("readout", 10)]
 
 
 def test_tptt_warm_start_carries_the_inverse_and_its_optimizer_state(tmp_path):

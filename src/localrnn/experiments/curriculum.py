@@ -5,8 +5,10 @@ Every ladder (one arm, one setting of the spec's other axes, one seed) starts at
 solved state when ``warm_start`` (default: the parameters and the rule's own state, e.g.
 TPTT's inverse ``Vhh``, ``ch`` and their optimizer state; the training loop's optimizer
 starts fresh) or from a fresh initialization, and it
-stops at the first length not solved (or at ``max_length``). Ladders at the same
-step that share structure train together. Every step is a trial in the store and
+stops at the first length not solved (or at ``max_length``). A ladder goes on as soon
+as its step is done, without waiting for the other ladders' steps at that length; the
+next steps of the ladders of one finished job that share structure train together.
+Every step is a trial in the store and
 a row of the ladder table; a restarted curriculum walks the stored ladder and
 continues where it stopped.
 """
@@ -20,7 +22,8 @@ from typing import Callable
 from localrnn.experiments.executors import Executor, LocalExecutor
 from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
 from localrnn.experiments.store import Store
-from localrnn.experiments.sweep import MAX_GROUP, ExperimentSummary, WarmStart, experiment_name, run_trials
+from localrnn.experiments.sweep import (MAX_GROUP, ExperimentSummary, WarmStart, experiment_name, jobs_for,
+                                       record_job)
 
 __all__ = ["run_curriculum", "highest_solved"]
 
@@ -59,44 +62,73 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
                                               "warm_start": warm, "max_length": max_length})
     executor = executor or LocalExecutor()
 
-    active: dict[str, dict] = {}
+    ladders: dict[str, dict] = {}
     for t in base:
         labels = {k: v for k, v in t.labels.items() if k != "length"}
         key = _hash(labels)
-        active.setdefault(key, {"base": t, "labels": labels, "length": cur.start, "step": 0, "parent": None})
-    while active:
-        items = []
-        for key, lad in active.items():
-            cfg = TrainConfig(**{**lad["base"].config.model_dump(), "length": lad["length"]})
-            init = {"curriculum": True, "warm_start": warm, "from": lad["parent"] if warm else None}
-            if warm and lad["parent"]:
-                init["carries"] = "params+rule_state"  # a new id: steps that carried params only are rerun
-            tid = _hash({"run_id": cfg.run_id(), **init})
-            labels = {**lad["labels"], "length": lad["length"], "step": lad["step"], "ladder": key}
-            lad["trial_id"] = tid
-            items.append((key, tid, PlannedTrial(cfg, labels), init))
-        store.register_trials(name, [(tid, t.config, t.labels, init) for _, tid, t, init in items])
-        for key, tid, t, _ in items:
-            lad = active[key]
-            store.write_ladder_step(name, key, lad["step"], lad["length"], tid, warm, lad["labels"])
-        done = store.complete_ids(tid for _, tid, _, _ in items)  # walked again, not rerun: no state needed
-        runs = [(tid, t, _warm_start(store, active[key]["parent"]) if warm and tid not in done else None)
-                for key, tid, t, _ in items]
-        lengths = sorted({active[key]["length"] for key, _, _, _ in items})
-        report = None if progress is None else (
-            lambda done, total, at="/".join(map(str, lengths)): progress(f"rung T={at}: {done}/{total} trials done"))
-        ran = run_trials(store, runs, executor, keep_state=warm, max_group=max_group, progress=report)
-        summary.ran += len(ran)
-        for key, tid, t, _ in items:
-            lad = active[key]
-            status = store.trial(tid)["status"]
-            if progress:
-                progress(f"{t.labels['arm']} {t.config.task} seed {t.config.seed} T={lad['length']}: {status}")
-            if status == "solved" and lad["length"] + cur.step <= max_length:
-                lad.update(parent=tid, length=lad["length"] + cur.step, step=lad["step"] + 1)
-            else:
-                lad["done"] = True
-        active = {k: v for k, v in active.items() if not v.get("done")}
+        ladders.setdefault(key, {"base": t, "labels": labels, "length": cur.start, "step": 0, "parent": None})
+    running: dict[str, str] = {}  # trial id -> its ladder, for the steps handed to the executor
+
+    def note(key: str, t: PlannedTrial, status: str) -> bool:
+        """Report a finished step; move its ladder to the next length if it solved this one."""
+        lad = ladders[key]
+        if progress:
+            progress(f"{t.labels['arm']} {t.config.task} seed {t.config.seed} T={lad['length']}: {status}")
+        if status == "solved" and lad["length"] + cur.step <= max_length:
+            lad.update(parent=lad["trial_id"], length=lad["length"] + cur.step, step=lad["step"] + 1)
+            return True
+        return False
+
+    def steps_to_run(keys: list[str]) -> list[tuple[str, PlannedTrial, WarmStart | None]]:
+        """Register the current step of each ladder in ``keys``, walk the steps the store already
+        holds (not rerun), and return the steps left to train."""
+        todo = []
+        while keys:
+            items = []
+            for key in keys:
+                lad = ladders[key]
+                cfg = TrainConfig(**{**lad["base"].config.model_dump(), "length": lad["length"]})
+                init = {"curriculum": True, "warm_start": warm, "from": lad["parent"] if warm else None}
+                if warm and lad["parent"]:
+                    init["carries"] = "params+rule_state"  # a new id: steps that carried params only are rerun
+                tid = _hash({"run_id": cfg.run_id(), **init})
+                labels = {**lad["labels"], "length": lad["length"], "step": lad["step"], "ladder": key}
+                lad["trial_id"] = tid
+                items.append((key, tid, PlannedTrial(cfg, labels), init))
+            store.register_trials(name, [(tid, t.config, t.labels, init) for _, tid, t, init in items])
+            for key, tid, t, _ in items:
+                store.write_ladder_step(name, key, ladders[key]["step"], ladders[key]["length"], tid, warm,
+                                        ladders[key]["labels"])
+            done = store.complete_ids(tid for _, tid, _, _ in items)
+            keys = []
+            for key, tid, t, _ in items:
+                if tid in done:
+                    if note(key, t, store.trial(tid)["status"]):
+                        keys.append(key)
+                else:
+                    running[tid] = key
+                    todo.append((tid, t, _warm_start(store, ladders[key]["parent"]) if warm else None))
+        return todo
+
+    # Each ladder goes on as soon as its step is done: the next lengths of the ladders of a
+    # finished job are appended to the executor's job list while the other jobs run.
+    todo = steps_to_run(list(ladders))
+    planned = {tid: t for tid, t, _ in todo}
+    jobs = jobs_for(store, todo, executor, keep_state=warm, max_group=max_group)
+    try:
+        for j, results in executor.run(jobs):
+            record_job(store, jobs[j], results)
+            summary.ran += len(results)
+            advanced = [running[tid] for tid in jobs[j].meta["trial_ids"]
+                        if note(running[tid], planned[tid], store.trial(tid)["status"])]
+            for tid in jobs[j].meta["trial_ids"]:
+                del running[tid]
+            if todo := steps_to_run(advanced):
+                planned.update((tid, t) for tid, t, _ in todo)
+                jobs.extend(jobs_for(store, todo, executor, keep_state=warm, max_group=max_group))
+    except KeyboardInterrupt:
+        store.set_status(list(running), "interrupted")
+        raise
     summary.ladders = store.ladders(name)
     summary.total = sum(len(steps) for steps in summary.ladders.values())
     summary.skipped = summary.total - summary.ran

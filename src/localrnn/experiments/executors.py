@@ -101,14 +101,16 @@ def _init_worker(parent: int, started_by_main_thread: bool) -> None:
 
 
 class Executor(abc.ABC):
-    """Base: ``run(jobs)`` yields ``(index, results)`` as jobs finish."""
+    """Base: ``run(jobs)`` yields ``(index, results)`` as jobs finish. Jobs appended to the
+    ``jobs`` list while its iteration runs are run too (a curriculum adds each ladder's next
+    length as soon as its current one is done)."""
 
     name = "base"
     workers = 1
 
     @abc.abstractmethod
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, list[dict]]]:
-        """Run ``jobs``; yield each job's index and results as it finishes."""
+        """Run ``jobs`` (and any appended meanwhile); yield each job's index and results as it finishes."""
 
     def close(self) -> None:
         pass
@@ -127,8 +129,10 @@ class LocalExecutor(Executor):
     workers = 1
 
     def run(self, jobs):
-        for i, job in enumerate(jobs):
-            yield i, run_job(job)
+        i = 0
+        while i < len(jobs):
+            yield i, run_job(jobs[i])
+            i += 1
 
 
 class ProcessExecutor(Executor):
@@ -156,10 +160,16 @@ class ProcessExecutor(Executor):
         if not jobs:
             return
         pool = self._get_pool()
-        futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
-        pending = set(futures)
+        futures: dict = {}
+        pending: set = set()
         try:
-            while pending:
+            while True:
+                for i in range(len(futures), len(jobs)):  # the new ones, in order
+                    f = pool.submit(run_job, jobs[i])
+                    futures[f] = i
+                    pending.add(f)
+                if not pending:
+                    return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in sorted(done, key=lambda f: futures[f]):
                     yield futures[f], f.result()
@@ -198,9 +208,15 @@ class RayExecutor(Executor):
 
     def run(self, jobs):
         ray = self._ray
-        refs = {self._remote.remote(job): i for i, job in enumerate(jobs)}
-        pending = list(refs)
-        while pending:
+        refs: dict = {}
+        pending: list = []
+        while True:
+            for i in range(len(refs), len(jobs)):  # the new ones, in order
+                ref = self._remote.remote(jobs[i])
+                refs[ref] = i
+                pending.append(ref)
+            if not pending:
+                return
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 yield refs[ref], ray.get(ref)

@@ -19,7 +19,8 @@ from localrnn.experiments.executors import Executor, Job, LocalExecutor
 from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
 from localrnn.experiments.store import Store
 
-__all__ = ["ExperimentSummary", "WarmStart", "experiment_name", "make_jobs", "run_sweep", "run_trials"]
+__all__ = ["ExperimentSummary", "WarmStart", "experiment_name", "jobs_for", "make_jobs", "record_job", "run_sweep",
+           "run_trials"]
 
 #: configs per vmapped job at most (bounds memory and the cost of a straggler)
 MAX_GROUP = 64
@@ -89,10 +90,26 @@ def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, WarmStart
     todo = [t for t in trials if t[0] not in done]
     if not todo:
         return {}
-    jobs_idx = make_jobs([t[1] for t in todo], executor.workers, max_group)
-    jobs = []
+    jobs = jobs_for(store, todo, executor, keep_state=keep_state, max_group=max_group, checkpoints=checkpoints)
+    out: dict[str, dict] = {}
+    try:
+        for j, results in executor.run(jobs):
+            out.update(record_job(store, jobs[j], results))
+            if progress:
+                progress(len(out), len(todo))
+    except KeyboardInterrupt:
+        store.set_status([t[0] for t in todo if t[0] not in out], "interrupted")
+        raise
+    return out
+
+
+def jobs_for(store: Store, todo: Sequence[tuple[str, PlannedTrial, WarmStart | None]], executor: Executor, *,
+             keep_state: bool, max_group: int = MAX_GROUP, checkpoints: bool = True) -> list[Job]:
+    """The jobs of ``todo`` (grouped by :func:`make_jobs`, each with its checkpoint path), marked
+    running in the store."""
     use_ckpt = checkpoints and not isinstance(executor, _no_checkpoint_executors())
-    for idx in jobs_idx:
+    jobs = []
+    for idx in make_jobs([t[1] for t in todo], executor.workers, max_group):
         ids = [todo[i][0] for i in idx]
         warm = [todo[i][2] for i in idx]
         jobs.append(Job(
@@ -102,24 +119,17 @@ def run_trials(store: Store, trials: Sequence[tuple[str, PlannedTrial, WarmStart
             keep_state=keep_state,
             meta={"trial_ids": ids}))
     store.set_status([t[0] for t in todo], "running")
-    out: dict[str, dict] = {}
-    finished = 0
-    try:
-        for j, results in executor.run(jobs):
-            job = jobs[j]
-            store.write_results([(tid, r, _state_of(r) if keep_state else None)
-                                 for tid, r in zip(job.meta["trial_ids"], results)])
-            for tid, r in zip(job.meta["trial_ids"], results):
-                out[tid] = r
-            if job.checkpoint and os.path.exists(job.checkpoint):
-                os.remove(job.checkpoint)
-            finished += len(results)
-            if progress:
-                progress(finished, len(todo))
-    except KeyboardInterrupt:
-        store.set_status([t[0] for t in todo if t[0] not in out], "interrupted")
-        raise
-    return out
+    return jobs
+
+
+def record_job(store: Store, job: Job, results: list[dict]) -> dict[str, dict]:
+    """Write a finished job's results (with final states when it kept them) in one transaction,
+    remove its checkpoint, and return ``{trial_id: result}``."""
+    store.write_results([(tid, r, _state_of(r) if job.keep_state else None)
+                         for tid, r in zip(job.meta["trial_ids"], results)])
+    if job.checkpoint and os.path.exists(job.checkpoint):
+        os.remove(job.checkpoint)
+    return dict(zip(job.meta["trial_ids"], results))
 
 
 def _no_checkpoint_executors():
