@@ -63,7 +63,9 @@ class _RecordingExecutor(LocalExecutor):
 
     def run(self, jobs):
         self.jobs = jobs  # the caller's list: it grows as ladders go on
+        self.order = []
         for i, results in super().run(jobs):
+            self.order.append((jobs[i].configs[0]["rule"], jobs[i].configs[0]["length"]))
             yield i, results
             self.after.append([(j.configs[0]["rule"], j.configs[0]["length"]) for j in jobs])
 
@@ -80,11 +82,13 @@ def _two_arms(max_length=20):
 
 def test_a_ladder_goes_on_without_waiting_for_the_other_ladders_at_its_length(tmp_path):
     """BPTT's T = 20 step is queued as soon as its T = 10 job is done, before the readout's T = 10
-    job has run (with a barrier per length it could only be queued after it)."""
+    job has run (with a barrier per length it could only be queued after it), and being longer it
+    starts first."""
     ex = _RecordingExecutor()
     with Store(str(tmp_path / "s.db")) as st:
         s = run_curriculum(st, _two_arms(), "quick", ex)
     assert ex.after[0] == [("bptt", 10), ("readout", 10), ("bptt", 20)], ex.after
+    assert ex.order == [("bptt", 10), ("bptt", 20), ("readout", 10)]
     lengths = {steps[0]["labels"]["arm"]: [x["length"] for x in steps] for steps in s.ladders.values()}
     assert lengths == {"BPTT": [10, 20], "readout": [10]}
 

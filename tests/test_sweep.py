@@ -224,3 +224,13 @@ def test_a_changed_spec_drops_the_trials_it_no_longer_asks_for(tmp_path):
         s = run_sweep(st, parse_spec(narrowed), "quick", LocalExecutor())
         assert s.ran == 0 and s.total == 4 and "4 stored trials are no longer in the spec" in s.notes[0]
         assert len(st.trials("tiny:quick")) == 4 and len(st.trials()) == 8
+
+
+def test_next_job_takes_the_highest_priority_then_list_order():
+    from localrnn.experiments.executors import Job, next_job
+
+    jobs = [Job(configs=[], priority=p) for p in (0, 20, 10, 20)]
+    assert next_job(jobs, set()) == 1
+    assert next_job(jobs, {1}) == 3
+    assert next_job(jobs, {1, 3}) == 2
+    assert next_job(jobs, {0, 1, 2, 3}) is None

@@ -6,8 +6,9 @@ solved state when ``warm_start`` (default: the parameters and the rule's own sta
 TPTT's inverse ``Vhh``, ``ch`` and their optimizer state; the training loop's optimizer
 starts fresh) or from a fresh initialization, and it
 stops at the first length not solved (or at ``max_length``). A ladder goes on as soon
-as its step is done, without waiting for the other ladders' steps at that length; the
-next steps of the ladders of one finished job that share structure train together.
+as its step is done, without waiting for the other ladders' steps at that length, and
+longer lengths start before shorter ones still waiting; the next steps of the ladders of
+one finished job that share structure train together.
 Every step is a trial in the store and
 a row of the ladder table; a restarted curriculum walks the stored ladder and
 continues where it stopped.
@@ -19,7 +20,7 @@ import hashlib
 import json
 from typing import Callable
 
-from localrnn.experiments.executors import Executor, LocalExecutor
+from localrnn.experiments.executors import Executor, Job, LocalExecutor
 from localrnn.experiments.spec import ExperimentSpec, PlannedTrial, active_arms, plan
 from localrnn.experiments.store import Store
 from localrnn.experiments.sweep import (MAX_GROUP, ExperimentSummary, WarmStart, experiment_name, jobs_for,
@@ -110,11 +111,19 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
                     todo.append((tid, t, _warm_start(store, ladders[key]["parent"]) if warm else None))
         return todo
 
+    def queue(todo) -> list[Job]:
+        """Jobs for ``todo``; the longer the length, the sooner it starts (ladders finish one by one)."""
+        jobs = jobs_for(store, todo, executor, keep_state=warm, max_group=max_group)
+        for job in jobs:
+            job.priority = job.configs[0]["length"]
+        return jobs
+
     # Each ladder goes on as soon as its step is done: the next lengths of the ladders of a
-    # finished job are appended to the executor's job list while the other jobs run.
+    # finished job are appended to the executor's job list while the other jobs run, and start
+    # before the shorter lengths still waiting.
     todo = steps_to_run(list(ladders))
     planned = {tid: t for tid, t, _ in todo}
-    jobs = jobs_for(store, todo, executor, keep_state=warm, max_group=max_group)
+    jobs = queue(todo)
     try:
         for j, results in executor.run(jobs):
             record_job(store, jobs[j], results)
@@ -125,7 +134,7 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
                 del running[tid]
             if todo := steps_to_run(advanced):
                 planned.update((tid, t) for tid, t, _ in todo)
-                jobs.extend(jobs_for(store, todo, executor, keep_state=warm, max_group=max_group))
+                jobs.extend(queue(todo))
     except KeyboardInterrupt:
         store.set_status(list(running), "interrupted")
         raise

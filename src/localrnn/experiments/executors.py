@@ -46,7 +46,8 @@ class Job:
 
     ``warm_starts``: per config None (seeded start) or ``{"params": {field: array},
     "rule_state": [leaves]}`` to start from; ``keep_state``: return each config's final
-    params and rule state (``RunResult.to_dict(keep_state=True)``).
+    params and rule state (``RunResult.to_dict(keep_state=True)``); ``priority``: executors start
+    the waiting job with the highest priority first, equal ones in list order.
     """
 
     configs: list[dict]
@@ -54,6 +55,7 @@ class Job:
     checkpoint: str | None = None
     keep_state: bool = False
     meta: dict = field(default_factory=dict)
+    priority: int = 0
 
 
 def run_job(job: Job) -> list[dict]:
@@ -100,10 +102,21 @@ def _init_worker(parent: int, started_by_main_thread: bool) -> None:
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
+def next_job(jobs: Sequence[Job], started: set[int]) -> int | None:
+    """Index of the job to start next: the highest ``priority`` not yet started, the first in the
+    list among equals; None when every job has started."""
+    best = None
+    for i, job in enumerate(jobs):
+        if i not in started and (best is None or job.priority > jobs[best].priority):
+            best = i
+    return best
+
+
 class Executor(abc.ABC):
     """Base: ``run(jobs)`` yields ``(index, results)`` as jobs finish. Jobs appended to the
     ``jobs`` list while its iteration runs are run too (a curriculum adds each ladder's next
-    length as soon as its current one is done)."""
+    length as soon as its current one is done). At most ``workers`` jobs run at once; the next
+    one is :func:`next_job`'s pick."""
 
     name = "base"
     workers = 1
@@ -129,10 +142,10 @@ class LocalExecutor(Executor):
     workers = 1
 
     def run(self, jobs):
-        i = 0
-        while i < len(jobs):
+        started: set[int] = set()
+        while (i := next_job(jobs, started)) is not None:
+            started.add(i)
             yield i, run_job(jobs[i])
-            i += 1
 
 
 class ProcessExecutor(Executor):
@@ -164,7 +177,7 @@ class ProcessExecutor(Executor):
         pending: set = set()
         try:
             while True:
-                for i in range(len(futures), len(jobs)):  # the new ones, in order
+                while len(pending) < self.workers and (i := next_job(jobs, set(futures.values()))) is not None:
                     f = pool.submit(run_job, jobs[i])
                     futures[f] = i
                     pending.add(f)
@@ -211,7 +224,7 @@ class RayExecutor(Executor):
         refs: dict = {}
         pending: list = []
         while True:
-            for i in range(len(refs), len(jobs)):  # the new ones, in order
+            while len(pending) < self.workers and (i := next_job(jobs, set(refs.values()))) is not None:
                 ref = self._remote.remote(jobs[i])
                 refs[ref] = i
                 pending.append(ref)
