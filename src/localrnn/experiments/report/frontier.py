@@ -28,7 +28,7 @@ __all__ = ["wilson", "frontier_data", "frontier_table", "frontier_figure", "SHOW
 
 #: lengths whose P(solved) the table shows once more than ``MAX_SHOWN`` lengths >= 20 were run
 #: (always with the longest length run)
-SHOWN_LENGTHS = (20, 30, 50, 100, 200)
+SHOWN_LENGTHS = (20, 30, 40, 50, 100, 200)
 MAX_SHOWN = 5
 
 
