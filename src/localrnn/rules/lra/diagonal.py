@@ -35,7 +35,7 @@ from localrnn.rules._norms import ratio_penalty
 from localrnn.rules.lra._cell import diagonal_step, diagonal_weights, pull, recurrent_fields
 from localrnn.rules.lra._pass import LayerTerms, Pass, add_terms
 from localrnn.rules.lra.options import LRAOptions
-from localrnn.rules.lra.regularizers import NoRegularizer
+from localrnn.rules.lra import regularizers
 
 __all__ = ["NOT_AT_STEP0", "forward_pass", "previous", "one_step_map", "unrolled_map", "omega",
            "Algorithm2", "check_options"]
@@ -125,18 +125,13 @@ def omega(p: Pass, rec: dict, delta: jax.Array, a: jax.Array) -> jax.Array:
     return ratio_penalty(j, delta)
 
 
-class Algorithm2(NoRegularizer):
-    """Algorithm 2 on a diagonal cell: Omega of the step being updated, by autodiff (:func:`omega`)."""
+class Algorithm2(regularizers.Algorithm2):
+    """Algorithm 2 on a diagonal cell: Omega of the step being updated, by autodiff (:func:`omega`);
+    the searches' terms are the SRNN class's, with this ``_grad_h``."""
 
     @staticmethod
-    def _grad_a(p, delta, a):
+    def _grad_h(p, delta, a):
         return jax.grad(functools.partial(omega, p), argnums=2)(recurrent_fields(p.rec), delta, a)
-
-    def search_step(self, p, g, hbar, delta, dp):
-        return g + p.lam * self._grad_a(p, delta, hbar)
-
-    def first_step(self, p, g, hprev, delta0, gz):
-        return g + p.lam * self._grad_a(p, delta0, hprev)
 
     def layer_terms(self, p, delta, ell, s_idx):
         """``Omega_t`` at ``a_{s-1}``: ``rec`` directly and through ``a_{s-1}``."""
