@@ -32,10 +32,10 @@ import numpy as np
 
 from localrnn.diagonal_cell import drive, eigenvalues, features, hidden_states, input_scale
 from localrnn.rules._norms import ratio_penalty
+from localrnn.rules.lra import regularizers
 from localrnn.rules.lra._cell import diagonal_step, diagonal_weights, pull, recurrent_fields
 from localrnn.rules.lra._pass import LayerTerms, Pass, add_terms
 from localrnn.rules.lra.options import LRAOptions
-from localrnn.rules.lra import regularizers
 
 __all__ = ["NOT_AT_STEP0", "forward_pass", "previous", "one_step_map", "unrolled_map", "omega",
            "Algorithm2", "check_options"]
