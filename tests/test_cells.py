@@ -230,9 +230,9 @@ def test_bad_cell_settings_are_refused(fields, message):
 
 
 def test_rules_declare_their_cells():
-    for name in ("bptt", "readout", "rtrl", "snap1", "eprop"):
+    for name in ("bptt", "readout", "rtrl", "snap1", "eprop", "lra"):
         assert get_rule(name).cells == ("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"), name
-    for name in ("uoro", "rflo", "fa", "lra"):
+    for name in ("uoro", "rflo", "fa"):
         assert get_rule(name).cells == ("srnn", "leaky", "orthogonal"), name
     for name in ("tptt", "lra_fdbk"):
         assert get_rule(name).cells == ("srnn",), name

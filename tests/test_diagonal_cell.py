@@ -208,9 +208,9 @@ def test_readout_moves_only_why_and_by_as_bptt_does(cell_name):
 
 
 def test_the_option_and_what_is_refused():
-    """Only bptt, readout, rtrl, snap1 and eprop (symmetric) take the cells; reg_lambda, tau and a state before step 0 are refused
-    in one line; the cells change ids."""
-    for name in ("uoro", "rflo", "fa", "lra", "lra_fdbk", "tptt"):
+    """Only bptt, readout, rtrl, snap1, eprop (symmetric) and lra take the cells; reg_lambda, tau and a state before step 0
+    are refused in one line; the cells change ids."""
+    for name in ("uoro", "rflo", "fa", "lra_fdbk", "tptt"):
         with pytest.raises(ValueError, match=f"cell: rule '{name}' is defined for the .* cell only, "
                                              "got 'diagonal'"):
             TrainConfig(task="temporal_order", length=10, rule=name, cell="diagonal")

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from localrnn.initializers import orthogonal
 
 __all__ = ["DiagonalParams", "RealDiagonalParams", "R_MIN", "R_MAX", "init_params", "eigenvalues",
-           "input_scale", "hidden_states", "final_state", "features"]
+           "input_scale", "drive", "hidden_states", "final_state", "features", "from_features"]
 
 #: the ring the eigenvalues start in: memories from about 1/(1 - R_MIN) = 10 to 1/(1 - R_MAX) = 1000 steps
 R_MIN, R_MAX = 0.9, 0.999
@@ -86,8 +86,9 @@ def input_scale(lam: jax.Array) -> jax.Array:
     return jnp.sqrt(1.0 - mod2)
 
 
-def _drive(params, x: jax.Array) -> jax.Array:
-    """``x_t B`` for every step (T, B, m): complex ``x B_re + i x B_im``, or real ``x B``."""
+def drive(params, x: jax.Array) -> jax.Array:
+    """``x_t B`` for every step (T, B, m) (or one step, (B, m)): complex ``x B_re + i x B_im``, or
+    real ``x B``."""
     if isinstance(params, RealDiagonalParams):
         return x @ params.B
     return jax.lax.complex(x @ params.B_re, x @ params.B_im)
@@ -96,7 +97,7 @@ def _drive(params, x: jax.Array) -> jax.Array:
 def _run(params, x: jax.Array, keep: bool):
     """``(h_{T-1}, every h_t or None)``: the recurrence over inputs ``x`` (T, B, n)."""
     lam = eigenvalues(params)
-    u = input_scale(lam) * _drive(params, x)
+    u = input_scale(lam) * drive(params, x)
 
     def step(h_prev, u_t):
         h = lam * h_prev + u_t
@@ -118,3 +119,12 @@ def final_state(params, x: jax.Array) -> jax.Array:
 def features(h: jax.Array) -> jax.Array:
     """What the readout reads: ``[Re h, Im h]`` (..., 2m) for a complex ``h``, ``h`` for a real one."""
     return jnp.concatenate([h.real, h.imag], axis=-1) if jnp.iscomplexobj(h) else h
+
+
+def from_features(f: jax.Array, complex_state: bool) -> jax.Array:
+    """The state whose :func:`features` are ``f``: ``f[..., :m] + i f[..., m:]``, or ``f`` itself
+    for the real cell."""
+    if not complex_state:
+        return f
+    m = f.shape[-1] // 2
+    return jax.lax.complex(f[..., :m], f[..., m:])

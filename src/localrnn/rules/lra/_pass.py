@@ -19,7 +19,7 @@ from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
 from localrnn.rules.lra._cell import recurrent_matrix
 
-__all__ = ["Pass", "LayerTerms", "forward_pass"]
+__all__ = ["Pass", "LayerTerms", "add_terms", "forward_pass"]
 
 
 class Pass(NamedTuple):
@@ -42,6 +42,8 @@ class Pass(NamedTuple):
     lam: jax.Array
     inv_n: float        # 1 / (B m): the local losses are means over the batch matrix
     cell: Cell = SRNN   # the one-step map (static)
+    rec: Any = None     # diagonal cells: their parameters (localrnn.rules.lra.diagonal)
+    eig: Any = None     # diagonal cells: lambda (m,)
 
 
 def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell = SRNN) -> Pass:
@@ -70,7 +72,8 @@ class LayerTerms:
 
     ``full``: ``(positions (T,), cotangents (T, B, m))``: layer t's cotangent injected at the
     pre-activation ``h_{positions[t]}``, feeding Whh, Wxh and bh; ``wxh_only``: the same, feeding
-    Wxh only (the published code's regularizer); ``direct_*``: terms already in weight space.
+    Wxh only (the published code's regularizer); ``direct_*``: terms already in weight space;
+    ``direct_rec``: the same on a diagonal cell, ``{name: (T, ...)}`` over its recurrent parameters.
     """
 
     full: list = field(default_factory=list)
@@ -78,8 +81,18 @@ class LayerTerms:
     direct_hh: Any = 0.0
     direct_xh: Any = 0.0
     direct_b: Any = 0.0
+    direct_rec: Any = 0.0
 
     def __add__(self, other: "LayerTerms") -> "LayerTerms":
         return LayerTerms(self.full + other.full, self.wxh_only + other.wxh_only,
                           self.direct_hh + other.direct_hh, self.direct_xh + other.direct_xh,
-                          self.direct_b + other.direct_b)
+                          self.direct_b + other.direct_b, add_terms(self.direct_rec, other.direct_rec))
+
+
+def add_terms(a: Any, b: Any) -> Any:
+    """``a + b`` for pytrees of weight terms, where the float 0.0 stands for "none yet"."""
+    if isinstance(a, float) and a == 0.0:
+        return b
+    if isinstance(b, float) and b == 0.0:
+        return a
+    return jax.tree.map(jnp.add, a, b)

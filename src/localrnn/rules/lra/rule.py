@@ -8,10 +8,16 @@ rescales. :func:`lra_core` runs them in the algorithm's order.
 Weight updates of layer t are Normalize(., c0)'d (Whh, Wxh and bh; option (c) ``reference``: Whh
 and Wxh only). Layers 1..T-1 are updated; ``update_layer0`` also applies ``ell_0`` to Wxh and bh.
 
+On the diagonal cells (``diagonal.py``) the forward pass, the weight maps and Algorithm 2's terms
+are the cell's, and each recurrent parameter's layer-t update is Normalize(., c0)'d (the cell has no
+bias, so option (c) leaves every one of them normalized); the updates are ``grad_<name>`` and
+``grad_<name>_per_layer`` for ``name`` in nu, theta, B_re, B_im (real: nu, B).
+
 Record (``record=True``), per layer t (T,): ``local_loss`` = ``ell_t``;
 ``target_displacement_norm`` = ||D|| of the last step of the search that produced ``zhat_t``
 (the paper's Delta h_t); ``grad_Whh_norm``, ``grad_Wxh_norm`` = norms of the layer's
-(normalized) update (0 for layers not updated).
+(normalized) update (0 for layers not updated; not on the diagonal cells, which have no Whh, and
+neither are the credit cosines).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from localrnn.losses import global_loss
 from localrnn.model import Params
 from localrnn.rules._base import Rule, RuleDef, zero_state
 from localrnn.rules._credit import credit_record
+from localrnn.rules.lra import diagonal
 from localrnn.rules.lra._math import local_loss_parts, normalize
 from localrnn.rules.lra._pass import Pass, forward_pass
 from localrnn.rules.lra.options import HPARAMS, LRAOptions
@@ -67,10 +74,14 @@ class Phases:
 
 
 @functools.lru_cache(maxsize=128)
-def build_phases(o: LRAOptions, loss: str) -> Phases:
-    """Pick every phase's function from the options, once per (options, global loss)."""
+def build_phases(o: LRAOptions, loss: str, diagonal_cell: bool = False) -> Phases:
+    """Pick every phase's function from the options, once per (options, global loss, whether the
+    cell is diagonal)."""
     f, fp = local_loss_parts(o.local_loss)
-    reg = pick_regularizer(o)
+    if diagonal_cell:
+        reg = diagonal.Algorithm2() if o.regularize else NoRegularizer()
+    else:
+        reg = pick_regularizer(o)
     norm = functools.partial(normalize, force=o.force_normalize)
     reference_norm = o.normalization == "reference"
     forward = o.inner_reference == "forward"
@@ -86,19 +97,25 @@ def build_phases(o: LRAOptions, loss: str) -> Phases:
         search_own=search(own=True),
         search_shifted=search(own=False) if (forward and shifted) else None,
         losses=shifted_losses if shifted else own_losses,
-        weight_map=unrolled_map if unrolled else one_step_map,
+        weight_map=(diagonal.unrolled_map if unrolled else diagonal.one_step_map) if diagonal_cell
+        else (unrolled_map if unrolled else one_step_map),
         shifted=shifted, unrolled=unrolled,
         first_updated_layer=0 if o.update_layer0 else 1)
 
 
-def _layer_updates(p: Pass, ph: Phases, hhat):
-    """Per-layer losses and normalized, masked weight updates (lines 16-18)."""
+def _layer_weights(p: Pass, ph: Phases, hhat):
+    """``(ell, the weight map's per-layer updates)`` before Normalize (lines 16-18)."""
     ll = ph.losses(p, hhat, ph.f, ph.fp)
     terms = first_path_terms(ll)
     if ph.unrolled:
         terms = terms + second_path_terms(p, ll, hhat, ph.shifted)
     terms = terms + ph.reg.layer_terms(p, ll.delta, ll.ell, ll.s_idx)
-    g_hh, g_xh, g_b = ph.weight_map(p, terms)
+    return ll.ell, ph.weight_map(p, terms)
+
+
+def _layer_updates(p: Pass, ph: Phases, hhat):
+    """Per-layer losses and normalized, masked weight updates (lines 16-18)."""
+    ell, (g_hh, g_xh, g_b) = _layer_weights(p, ph, hhat)
     per_layer = jax.vmap(ph.normalize, in_axes=(0, None))
     g_hh = per_layer(g_hh, p.c0)
     g_xh = per_layer(g_xh, p.c0)
@@ -108,7 +125,22 @@ def _layer_updates(p: Pass, ph: Phases, hhat):
     g_hh = jnp.where(jnp.asarray(tt >= 1)[:, None, None], g_hh, 0.0)
     g_xh = jnp.where(updated[:, None, None], g_xh, 0.0)
     g_b = jnp.where(updated[:, None], g_b, 0.0)
-    return ll.ell, g_hh, g_xh, g_b
+    return ell, g_hh, g_xh, g_b
+
+
+def _diagonal_layer_updates(p: Pass, ph: Phases, hhat):
+    """Per-layer losses and updates ``{name: (T, ...)}`` of a diagonal cell's recurrent parameters,
+    each Normalize(., c0)'d per layer and 0 for the layers not updated (theta never at layer 0:
+    :data:`diagonal.NOT_AT_STEP0`)."""
+    ell, grads = _layer_weights(p, ph, hhat)
+    tt = np.arange(p.zs.shape[0])
+
+    def finish(name, g):
+        g = jax.vmap(ph.normalize, in_axes=(0, None))(g, p.c0)
+        updated = tt >= (1 if name in diagonal.NOT_AT_STEP0 else ph.first_updated_layer)
+        return jnp.where(jnp.asarray(updated).reshape((-1,) + (1,) * (g.ndim - 1)), g, 0.0)
+
+    return ell, {k: finish(k, g) for k, g in grads.items()}
 
 
 def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
@@ -119,23 +151,33 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
     Returns a dict: ``grad_Wxh``, ``grad_Whh``, ``grad_bh``, ``grad_Why``, ``grad_by`` (summed
     over layers), ``grad_Wxh_per_layer`` (T, n, m), ``grad_Whh_per_layer`` (T, m, m),
     ``grad_bh_per_layer`` (T, m), ``local_loss`` (T,), ``target_displacement_norm`` (T,), ``loss``.
+    On a diagonal cell ``grad_<name>`` and ``grad_<name>_per_layer`` of its recurrent parameters
+    (nu, theta, B_re, B_im; real: nu, B) stand for the Wxh, Whh and bh entries.
     """
-    ph = build_phases(o, loss)
-    p = forward_pass(params, x, y, hp, cell)                                    # lines 2-6
+    ph = build_phases(o, loss, cell.diagonal)
+    if cell.diagonal:
+        diagonal.check_options(o, cell)
+        p = diagonal.forward_pass(params, x, y, hp, cell)
+    else:
+        p = forward_pass(params, x, y, hp, cell)                                # lines 2-6
     e_val, g_why, g_by = output_gradients(p, ph.e_fn, ph.reg, ph.normalize_reference)  # line 7
     hhat_top, d_top = top_target(p, ph.e_fn, ph.reg, ph.normalize_reference,    # lines 8-13
                                  ph.top_steps)
     hhat_below, d_below = search_layers(p, hhat_top, ph.search_own, ph.search_shifted)  # 19-26
     hhat = jnp.concatenate([hhat_below, hhat_top[None]], axis=0)  # (T, B, m)
     d_last = jnp.concatenate([d_below, d_top[None]], axis=0)
+    common = {"grad_Why": g_why, "grad_by": g_by,
+              "target_displacement_norm": jnp.sqrt(jnp.sum(d_last ** 2, axis=(1, 2))), "loss": e_val}
+    if cell.diagonal:
+        ell, per_layer = _diagonal_layer_updates(p, ph, hhat)                    # lines 16-18
+        return {**{f"grad_{k}": jnp.sum(g, axis=0) for k, g in per_layer.items()},
+                **{f"grad_{k}_per_layer": g for k, g in per_layer.items()}, "local_loss": ell, **common}
     ell, g_hh, g_xh, g_b = _layer_updates(p, ph, hhat)                           # lines 16-18
     return {
         "grad_Wxh": jnp.sum(g_xh, axis=0), "grad_Whh": jnp.sum(g_hh, axis=0),
-        "grad_bh": jnp.sum(g_b, axis=0), "grad_Why": g_why, "grad_by": g_by,
+        "grad_bh": jnp.sum(g_b, axis=0),
         "grad_Wxh_per_layer": g_xh, "grad_Whh_per_layer": g_hh, "grad_bh_per_layer": g_b,
-        "local_loss": ell,
-        "target_displacement_norm": jnp.sqrt(jnp.sum(d_last ** 2, axis=(1, 2))),
-        "loss": e_val,
+        "local_loss": ell, **common,
     }
 
 
@@ -145,6 +187,9 @@ def _build(options: LRAOptions, loss: str, record: bool, cell: Cell = SRNN) -> R
         raise ValueError(f"validation_initial_state: 'reference' feeds a state before step 0, defined "
                          f"for the srnn cell only; got cell {cell.name!r} (tau = {cell.tau:g}); "
                          f"allowed: zero")
+    if cell.diagonal:
+        diagonal.check_options(options, cell)
+        return Rule("lra", zero_state, _diagonal_step(options, loss, record, cell))
 
     def step(params: Params, state, batch, hparams):
         x, y = batch
@@ -156,13 +201,28 @@ def _build(options: LRAOptions, loss: str, record: bool, cell: Cell = SRNN) -> R
     return Rule("lra", zero_state, step, validation_initial_state=options.validation_initial_state)
 
 
+def _diagonal_step(options: LRAOptions, loss: str, record: bool, cell: Cell):
+    """The rule's step on a diagonal cell: updates in the cell's parameters; the record holds the
+    loss, and with ``record`` the per-layer local loss and target displacement norm."""
+    def step(params, state, batch, hparams):
+        x, y = batch
+        out = lra_core(params, x, y, hparams, options, loss, cell)
+        grads = params._replace(**{k: out[f"grad_{k}"] for k in params._fields})
+        rec = {"loss": out["loss"]}
+        if record:
+            rec.update(local_loss=out["local_loss"], target_displacement_norm=out["target_displacement_norm"])
+        return grads, state, rec
+
+    return step
+
+
 RULE = RuleDef(
     name="lra",
     summary="RNN-LRA-diff (Algorithm 1; Algorithm 2 regularizer when reg_lambda != 0)",
     options=LRAOptions,
     hparams=HPARAMS,
     build=_build,
-    cells=("srnn", "leaky", "orthogonal"),
+    cells=("srnn", "leaky", "orthogonal", "diagonal", "diagonal-real"),
 )
 
 

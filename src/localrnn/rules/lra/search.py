@@ -24,7 +24,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from localrnn.rules.lra._cell import activity, pull, to_drive
+from localrnn.rules.lra._cell import activity, pull, through_activity
 from localrnn.rules.lra._pass import Pass
 from localrnn.rules.lra.regularizers import NoRegularizer
 
@@ -58,7 +58,7 @@ def first_gradient(p: Pass, hprev, z_t, zhat_t, z_next, pred_next, fp: Callable,
     else:
         dp = fp(z_next - pred_next) * p.inv_n
         delta1 = dp * (1.0 - z_next * z_next)
-        gz = to_drive(p, delta1) @ p.whh_t
+        gz = through_activity(p, delta1)
         delta0 = pull(p, delta1, z_t)
         a_t = delta0 + pull(p, -dp * (1.0 - pred_next * pred_next), zhat_t) if unrolled else delta0
     return reg.first_step(p, pull(p, a_t, jnp.tanh(hprev)), hprev, delta0, gz)

@@ -10,7 +10,7 @@ constant (SRNN: ``h_s = z_{s-1} Whh + x_s Wxh + bh``): with ``c = to_drive(delta
 SRNN, ``delta / tau`` on the leaky cell), ``grad Whh = z_{s-1}^T c``, ``grad Wxh = x_s^T c``,
 ``grad bh = sum c``. ``unrolled``: every cotangent is carried down the forward graph to t = 0
 (``e <- pull(e)``), and the target ``tanh(h_t(theta) + (hhat_t - h_t))`` moves with it (the second
-argument's path).
+argument's path). On the diagonal cells the weight maps are those of ``diagonal.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from localrnn.rules.lra._cell import activity, pull, to_drive
+from localrnn.rules.lra._cell import activity, diagonal_weights, pull, to_drive
 from localrnn.rules.lra._pass import LayerTerms, Pass
 
 __all__ = ["LayerLosses", "own_losses", "shifted_losses", "first_path_terms", "second_path_terms",
@@ -80,6 +80,9 @@ def second_path_terms(p: Pass, ll: LayerLosses, hhat, shifted: bool) -> LayerTer
         return jnp.concatenate([a, jnp.zeros((1,) + a.shape[1:], a.dtype)], axis=0)
 
     back = jnp.concatenate([pull(p, d2s, zhat_below), d2[-1:]], axis=0)
+    if p.cell.diagonal:  # the weights of step t+1, taken from hhat_t
+        direct = diagonal_weights(p, hhat[:-1], p.x[1:], c2s)
+        return LayerTerms(full=[(tt, back)], direct_rec=jax.tree.map(with_top_zero, direct))
     return LayerTerms(full=[(tt, back)],
                       direct_hh=with_top_zero(jnp.einsum("tbi,tbj->tij", zhat_below, c2s)),
                       direct_xh=with_top_zero(jnp.einsum("tbi,tbj->tij", p.x[1:], c2s)),
