@@ -127,6 +127,7 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
     try:
         for j, results in executor.run(jobs):
             record_job(store, jobs[j], results)
+            jobs[j].warm_starts = None  # done: a long study keeps its list of jobs, not their states
             summary.ran += len(results)
             advanced = [running[tid] for tid in jobs[j].meta["trial_ids"]
                         if note(running[tid], planned[tid], store.trial(tid)["status"])]

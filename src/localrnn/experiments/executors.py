@@ -173,19 +173,21 @@ class ProcessExecutor(Executor):
         if not jobs:
             return
         pool = self._get_pool()
-        futures: dict = {}
+        started: set[int] = set()
+        futures: dict = {}  # the running ones only: a finished future (and its results) is let go
         pending: set = set()
         try:
             while True:
-                while len(pending) < self.workers and (i := next_job(jobs, set(futures.values()))) is not None:
+                while len(pending) < self.workers and (i := next_job(jobs, started)) is not None:
                     f = pool.submit(run_job, jobs[i])
+                    started.add(i)
                     futures[f] = i
                     pending.add(f)
                 if not pending:
                     return
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in sorted(done, key=lambda f: futures[f]):
-                    yield futures[f], f.result()
+                    yield futures.pop(f), f.result()
         finally:
             for f in pending:
                 f.cancel()
@@ -221,18 +223,20 @@ class RayExecutor(Executor):
 
     def run(self, jobs):
         ray = self._ray
-        refs: dict = {}
+        started: set[int] = set()
+        refs: dict = {}  # the running ones only
         pending: list = []
         while True:
-            while len(pending) < self.workers and (i := next_job(jobs, set(refs.values()))) is not None:
+            while len(pending) < self.workers and (i := next_job(jobs, started)) is not None:
                 ref = self._remote.remote(jobs[i])
+                started.add(i)
                 refs[ref] = i
                 pending.append(ref)
             if not pending:
                 return
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
-                yield refs[ref], ray.get(ref)
+                yield refs.pop(ref), ray.get(ref)
 
     def close(self) -> None:
         if self._started:
