@@ -42,9 +42,7 @@ def memory_closed_form(params, T: int) -> dict[str, np.ndarray]:
 
 def _drive(params, x: jax.Array) -> jax.Array:
     """``gamma(lambda) * (x_t B)`` (T, B, m)."""
-    lam = diagonal_cell.eigenvalues(params)
-    return diagonal_cell.input_scale(lam) * (x @ params.B if not hasattr(params, "B_re")
-                                              else jax.lax.complex(x @ params.B_re, x @ params.B_im))
+    return diagonal_cell.input_scale(diagonal_cell.eigenvalues(params)) * diagonal_cell.drive(params, x)
 
 
 def _perturbed_states(params, x: jax.Array, eps: jax.Array) -> jax.Array:

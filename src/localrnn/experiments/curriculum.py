@@ -68,7 +68,7 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
         labels = {k: v for k, v in t.labels.items() if k != "length"}
         key = _hash(labels)
         ladders.setdefault(key, {"base": t, "labels": labels, "length": cur.start, "step": 0, "parent": None})
-    running: dict[str, str] = {}  # trial id -> its ladder, for the steps handed to the executor
+    running: dict[str, tuple[str, PlannedTrial]] = {}  # trial id -> (its ladder, the step), handed to the executor
 
     def note(key: str, t: PlannedTrial, status: str) -> bool:
         """Report a finished step; move its ladder to the next length if it solved this one."""
@@ -107,7 +107,7 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
                     if note(key, t, store.trial(tid)["status"]):
                         keys.append(key)
                 else:
-                    running[tid] = key
+                    running[tid] = (key, t)
                     todo.append((tid, t, _warm_start(store, ladders[key]["parent"]) if warm else None))
         return todo
 
@@ -121,20 +121,18 @@ def run_curriculum(store: Store, spec: ExperimentSpec, budget: str, executor: Ex
     # Each ladder goes on as soon as its step is done: the next lengths of the ladders of a
     # finished job are appended to the executor's job list while the other jobs run, and start
     # before the shorter lengths still waiting.
-    todo = steps_to_run(list(ladders))
-    planned = {tid: t for tid, t, _ in todo}
-    jobs = queue(todo)
+    jobs = queue(steps_to_run(list(ladders)))
     try:
         for j, results in executor.run(jobs):
             record_job(store, jobs[j], results)
             jobs[j].warm_starts = None  # done: a long study keeps its list of jobs, not their states
             summary.ran += len(results)
-            advanced = [running[tid] for tid in jobs[j].meta["trial_ids"]
-                        if note(running[tid], planned[tid], store.trial(tid)["status"])]
+            advanced = []
             for tid in jobs[j].meta["trial_ids"]:
-                del running[tid]
+                key, t = running.pop(tid)
+                if note(key, t, store.trial(tid)["status"]):
+                    advanced.append(key)
             if todo := steps_to_run(advanced):
-                planned.update((tid, t) for tid, t, _ in todo)
                 jobs.extend(queue(todo))
     except KeyboardInterrupt:
         store.set_status(list(running), "interrupted")

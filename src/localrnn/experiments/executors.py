@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from localrnn.runtime import single_threaded_xla, worker_environment
 
@@ -112,6 +112,28 @@ def next_job(jobs: Sequence[Job], started: set[int]) -> int | None:
     return best
 
 
+def _bounded(jobs: Sequence[Job], workers: int, submit: Callable, wait_any: Callable, result: Callable,
+             cancel: Callable | None = None) -> Iterator[tuple[int, list[dict]]]:
+    """At most ``workers`` jobs running, the next one :func:`next_job`'s pick (jobs appended to
+    ``jobs`` meanwhile included); yield ``(index, results)`` as they finish. ``submit(job)`` returns
+    a handle, ``wait_any(handles)`` some finished ones, ``result(handle)`` their results; on exit the
+    handles still running are ``cancel``'d. A finished handle (and its results) is let go."""
+    started: set[int] = set()
+    running: dict = {}  # handle -> job index
+    try:
+        while True:
+            while len(running) < workers and (i := next_job(jobs, started)) is not None:
+                started.add(i)
+                running[submit(jobs[i])] = i
+            if not running:
+                return
+            for h in sorted(wait_any(running), key=running.get):
+                yield running.pop(h), result(h)
+    finally:
+        for h in running if cancel else ():
+            cancel(h)
+
+
 class Executor(abc.ABC):
     """Base: ``run(jobs)`` yields ``(index, results)`` as jobs finish. Jobs appended to the
     ``jobs`` list while its iteration runs are run too (a curriculum adds each ladder's next
@@ -173,24 +195,9 @@ class ProcessExecutor(Executor):
         if not jobs:
             return
         pool = self._get_pool()
-        started: set[int] = set()
-        futures: dict = {}  # the running ones only: a finished future (and its results) is let go
-        pending: set = set()
-        try:
-            while True:
-                while len(pending) < self.workers and (i := next_job(jobs, started)) is not None:
-                    f = pool.submit(run_job, jobs[i])
-                    started.add(i)
-                    futures[f] = i
-                    pending.add(f)
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in sorted(done, key=lambda f: futures[f]):
-                    yield futures.pop(f), f.result()
-        finally:
-            for f in pending:
-                f.cancel()
+        yield from _bounded(jobs, self.workers, lambda job: pool.submit(run_job, job),
+                            lambda running: wait(running, return_when=FIRST_COMPLETED).done,
+                            lambda f: f.result(), cancel=lambda f: f.cancel())
 
     def close(self) -> None:
         if self._pool is not None:
@@ -223,20 +230,8 @@ class RayExecutor(Executor):
 
     def run(self, jobs):
         ray = self._ray
-        started: set[int] = set()
-        refs: dict = {}  # the running ones only
-        pending: list = []
-        while True:
-            while len(pending) < self.workers and (i := next_job(jobs, started)) is not None:
-                ref = self._remote.remote(jobs[i])
-                started.add(i)
-                refs[ref] = i
-                pending.append(ref)
-            if not pending:
-                return
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield refs.pop(ref), ray.get(ref)
+        yield from _bounded(jobs, self.workers, self._remote.remote,
+                            lambda running: ray.wait(list(running), num_returns=1)[0], ray.get)
 
     def close(self) -> None:
         if self._started:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from localrnn.cells import Cell
 from localrnn.diagonal_cell import RealDiagonalParams, eigenvalues, features, hidden_states, input_scale
+from localrnn.diagonal_cell import drive as cell_drive
 from localrnn.losses import global_loss
 from localrnn.rules._base import Rule, zero_state
 from localrnn.rules._credit import previous
@@ -54,7 +55,7 @@ def diagonal_gradient(params, batch, loss: str, cell: Cell):
     x, y = batch
     real = isinstance(params, RealDiagonalParams)
     (lam, gamma), (dlam_nu, dgamma_nu) = _rates(params, "nu")
-    drive = x @ params.B if real else jax.lax.complex(x @ params.B_re, x @ params.B_im)  # x_t B
+    drive = cell_drive(params, x)  # x_t B
     hs = hidden_states(params, x)
     h_prev = previous(hs)
     dlam_th = 0.0 if real else _rates(params, "theta")[1][0]

@@ -18,8 +18,8 @@ step was taken from (``_cell.diagonal_weights``), where the SRNN has ``z_{t-1}^T
   step, in ``rec`` directly and through ``a_{t-1}`` (the step is linear, so that second path and the
   term in every target search are 0; they are computed, not assumed).
 
-The published code's Omega (option (e)) and its validation state (option (f)) are refused
-(:func:`check_options`).
+The published code's Omega (option (e)) is refused (:func:`check_options`), and its validation
+state (option (f)) by the rule's build, as on the leaky cell.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from localrnn.diagonal_cell import drive, eigenvalues, features, hidden_states, input_scale
+from localrnn.rules._credit import previous
 from localrnn.rules._norms import ratio_penalty
 from localrnn.rules.lra import regularizers
 from localrnn.rules.lra._cell import diagonal_step, diagonal_weights, pull, recurrent_fields
 from localrnn.rules.lra._pass import LayerTerms, Pass, add_terms
 from localrnn.rules.lra.options import LRAOptions
 
-__all__ = ["NOT_AT_STEP0", "forward_pass", "previous", "one_step_map", "unrolled_map", "omega",
+__all__ = ["NOT_AT_STEP0", "forward_pass", "one_step_map", "unrolled_map", "omega",
            "Algorithm2", "check_options"]
 
 #: the parameters step 0 does not depend on (h_{-1} = 0, and gamma reads |lambda| only): their
@@ -48,9 +49,6 @@ NOT_AT_STEP0 = ("theta",)
 
 def check_options(o: LRAOptions, cell) -> None:
     """ValueError, naming the option, for what has no meaning on a diagonal cell."""
-    if o.validation_initial_state == "reference":
-        raise ValueError(f"validation_initial_state: 'reference' feeds a state before step 0, defined for "
-                         f"the srnn cell only; got cell {cell.name!r}; allowed: zero")
     if o.regularize and o.regularizer == "reference":
         raise ValueError(f"regularizer: 'reference' (the published code's Omega) scales the step's Jacobian "
                          f"by a tanh' that the {cell.name} cell's linear step does not have; with reg_lambda "
@@ -74,11 +72,6 @@ def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell) -> Pass:
                 gamma=jnp.asarray(hp["target_step"], dt), c0=jnp.asarray(hp["c0"], dt),
                 c1=jnp.asarray(hp["c1"], dt), lam=jnp.asarray(hp["reg_lambda"], dt),
                 inv_n=1.0 / (b * hs.shape[-1]), cell=cell, rec=params, eig=lam)
-
-
-def previous(a: jax.Array) -> jax.Array:
-    """``a_{t-1}`` for every t (T, B, k), ``a_{-1} = 0``."""
-    return jnp.concatenate([jnp.zeros_like(a[:1]), a[:-1]], axis=0)
 
 
 def one_step_map(p: Pass, terms: LayerTerms) -> dict:

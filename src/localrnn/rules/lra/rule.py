@@ -155,8 +155,7 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
     (nu, theta, B_re, B_im; real: nu, B) stand for the Wxh, Whh and bh entries.
     """
     ph = build_phases(o, loss, cell.diagonal)
-    if cell.diagonal:
-        diagonal.check_options(o, cell)
+    if cell.diagonal:  # its options were checked when the rule was built (_build)
         p = diagonal.forward_pass(params, x, y, hp, cell)
     else:
         p = forward_pass(params, x, y, hp, cell)                                # lines 2-6
@@ -183,10 +182,10 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
 
 def _build(options: LRAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     global_loss(loss)  # validate the name early
-    if cell.leaks and options.validation_initial_state == "reference":
+    if (cell.leaks or cell.diagonal) and options.validation_initial_state == "reference":
+        tau = f" (tau = {cell.tau:g})" if cell.leaks else ""
         raise ValueError(f"validation_initial_state: 'reference' feeds a state before step 0, defined "
-                         f"for the srnn cell only; got cell {cell.name!r} (tau = {cell.tau:g}); "
-                         f"allowed: zero")
+                         f"for the srnn cell only; got cell {cell.name!r}{tau}; allowed: zero")
     if cell.diagonal:
         diagonal.check_options(options, cell)
         return Rule("lra", zero_state, _diagonal_step(options, loss, record, cell))
