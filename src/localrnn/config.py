@@ -120,7 +120,7 @@ class TrainConfig(BaseModel):
     @property
     def resolved_options(self):
         """The rule's static options, validated and derived (pydantic model)."""
-        return resolve_options(self.rule, self.rule_options, self.hparams)
+        return resolve_options(self.rule, self.rule_options, self.hparams, self.model_cell)
 
     @property
     def model_cell(self) -> Cell:

@@ -4,6 +4,8 @@ one-step map and plain autodiff, sharing nothing with the fast code.
 
     a_t = S(t, a_{t-1}; theta),  a_{-1} = zero,  z_t = tanh(a_t),  out = z_{T-1} Why + by
 
+The local losses compare l_t = sigma(a_t) with sigma(hhat_t): sigma = tanh (local_space="activity"),
+or the identity (local_space="state", the diagonal cells' reading); the readout always reads z_t.
 For each step: the target (K steps on the candidate hbar of a_{t-1}, each the gradient of the step's
 local loss through S_t), the local loss, and its gradient in theta with a_{t-1} held (one_step) or
 through the whole forward pass (unrolled). Algorithm 2's Omega takes its Jacobian from the vjp of
@@ -37,7 +39,7 @@ def lra_step_literal(step: Callable, theta: dict, zero, x, y, Why, by, *, finish
                      c1=1.0, reg_lambda=0.0, force_normalize=False, local_loss="mse",
                      loss="cross_entropy", update_layer0=False, local_grads="one_step",
                      inner_reference="target", normalization="algorithm1", layer_loss="own",
-                     regularizer="algorithm2", printed=False):
+                     regularizer="algorithm2", printed=False, local_space="activity"):
     """A dict with the keys of ``lra_core`` (``grad_<name>`` for each entry of ``theta``).
 
     ``step(t, a, theta)``: the cell's step t; ``finish(t, grads, normalize)``: layer t's update from its gradient dict (``normalize(D)`` is
@@ -76,9 +78,11 @@ def lra_step_literal(step: Callable, theta: dict, zero, x, y, Why, by, *, finish
         n = float(_norm(D))
         return c * D / n if c > 0 and n > 0 and (force_normalize or n >= c) else D
 
+    sigma = {"activity": tanh, "state": lambda a: a}[local_space]
     hs = run(theta)
     zs = [tanh(a) for a in hs]
-    F = lambda t, a, th=theta: tanh(S(t, a, th))  # noqa: E731
+    ls = [sigma(a) for a in hs]
+    F = lambda t, a, th=theta: sigma(S(t, a, th))  # noqa: E731
 
     # output layer and top target
     gWhy, gby = jax.grad(lambda w, b: E(zs[-1] @ w + b, y), argnums=(0, 1))(Why, by)
@@ -101,14 +105,14 @@ def lra_step_literal(step: Callable, theta: dict, zero, x, y, Why, by, *, finish
 
     def second(t):
         """ell_t's second argument, a constant: zhat_t, or F_{t+1}(hhat_t) when shifted."""
-        return tanh(hhat[t]) if own_of(t) else F(t + 1, hhat[t])
+        return sigma(hhat[t]) if own_of(t) else F(t + 1, hhat[t])
 
     def ell_through(t, a_t, th=theta, a_target=None):
         """ell_t from a_t (the target's pre-activation a_target, default the constant hhat_t)."""
-        first = tanh(a_t) if own_of(t) else F(t + 1, a_t, th)
+        first = sigma(a_t) if own_of(t) else F(t + 1, a_t, th)
         if a_target is None:
             return L(first, second(t))
-        return L(first, tanh(a_target) if own_of(t) else F(t + 1, a_target, th))
+        return L(first, sigma(a_target) if own_of(t) else F(t + 1, a_target, th))
 
     def ell_unrolled(t, th, eps=None):
         """ell_t through the whole forward pass; the target a_t(theta) + (hhat_t - a_t) moves too."""
@@ -130,10 +134,10 @@ def lra_step_literal(step: Callable, theta: dict, zero, x, y, Why, by, *, finish
                     tanh(published.z_step(t, z, hs[t])), second(t)))(zs[t])
                 return g + lam * jax.grad(lambda hb: published.omega(gz, theta, hb))(hbar)
             return g
-        ref = tanh(hhat[t]) if inner_reference == "target" else zs[t]
+        ref = sigma(hhat[t]) if inner_reference == "target" else ls[t]
         g = jax.grad(lambda hb: L(F(t, hb), ref))(hbar)
         if reg_alg2:
-            delta = jax.grad(lambda a: L(tanh(a), ref))(S(t, hbar))
+            delta = jax.grad(lambda a: L(sigma(a), ref))(S(t, hbar))
             return g + lam * jax.grad(lambda hb: omega(delta, theta, hb))(hbar)
         if reg_pub:
             gp = jax.grad(lambda q: L(q, ref))(F(t, hbar))
@@ -156,9 +160,9 @@ def lra_step_literal(step: Callable, theta: dict, zero, x, y, Why, by, *, finish
         if local_grads == "unrolled":
             gw = jax.grad(lambda th: ell_unrolled(t, th))(theta)
         else:  # a_{s-1} held: one step of S into a_s, the second argument constant
-            gw = jax.grad(lambda th: L(tanh(S(s, hs[s - 1] if s else zero, th)), second(t)))(theta)
+            gw = jax.grad(lambda th: L(sigma(S(s, hs[s - 1] if s else zero, th)), second(t)))(theta)
         if lam != 0 and s >= 1:
-            delta = jax.grad(lambda a: L(tanh(a), second(t)))(hs[s])
+            delta = jax.grad(lambda a: L(sigma(a), second(t)))(hs[s])
 
             def a_below(th):  # a_{s-1} from the weights: unrolled, or one step from a_{s-2}
                 if local_grads == "unrolled":

@@ -59,13 +59,13 @@ def get_rule(name: str) -> RuleDef:
 
 
 def resolve_options(name: str, options: dict[str, Any] | None = None,
-                    hparams: dict[str, float] | None = None):
-    """Validated static options of rule ``name`` (pydantic errors name the field)."""
-    return get_rule(name).resolve(options, hparams)
+                    hparams: dict[str, float] | None = None, cell: Cell | None = None):
+    """Validated static options of rule ``name`` on ``cell`` (pydantic errors name the field)."""
+    return get_rule(name).resolve(options, hparams, cell)
 
 
 def make_rule(name: str, loss: str = "cross_entropy", record: bool = False,
               hparams: dict[str, float] | None = None, cell: Cell | None = None, **options: Any) -> Rule:
     """Build rule ``name`` with static ``options`` for a task whose global loss is ``loss``, on
     ``cell`` (default the SRNN; localrnn.cells)."""
-    return get_rule(name).make(resolve_options(name, options, hparams), loss, record, cell)
+    return get_rule(name).make(resolve_options(name, options, hparams, cell), loss, record, cell)

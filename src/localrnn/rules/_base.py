@@ -206,9 +206,11 @@ class RuleDef:
                 raise ValueError(f"{name}: {problem}")
 
     def resolve(self, options: Mapping[str, Any] | None = None,
-                hparams: Mapping[str, float] | None = None) -> BaseModel:
-        """Validated static options (pydantic errors name the field), derived from ``hparams``."""
-        return self.derive_options(self.options(**(options or {})), {**self.defaults, **(hparams or {})})
+                hparams: Mapping[str, float] | None = None, cell: Cell | None = None) -> BaseModel:
+        """Validated static options (pydantic errors name the field), derived from ``hparams``; an
+        options model may give a cell its own defaults (it reads ``cell`` from the validation context)."""
+        validated = self.options.model_validate(dict(options or {}), context={"cell": cell})
+        return self.derive_options(validated, {**self.defaults, **(hparams or {})})
 
     def derive_options(self, options: BaseModel, hparams: Mapping[str, float]) -> BaseModel:
         """Turn on each option that a non-zero hyper-parameter switches on (``Hparam.switches``)."""

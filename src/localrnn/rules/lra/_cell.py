@@ -5,7 +5,8 @@ one-step map (localrnn.cells, docs/cells.md)
 
     S_t(a) = cell.step(W, a, u_t)     SRNN: tanh(a) W + u_t;  leaky: (1 - 1/tau) a + (1/tau)(tanh(a) W + u_t)
 
-and ``F_t(a) = tanh(S_t(a))`` is the activity it causes. The phases need two derivatives of it,
+and ``F_t(a) = sigma(S_t(a))`` is what layer t's local loss compares (``_space.py``: the activity
+``tanh``, or the state itself). The phases need two derivatives of it,
 both from the cell: ``g dS_t/da^T = cell.pull(W^T, g, tanh(a))`` (:func:`pull`), and the cotangent
 at the input drive ``g dS_t/du_t`` (:func:`to_drive`, autodiff of ``cell.step``; ``g / tau`` on the
 leaky cell). ``tanh(a) W`` enters S_t beside ``u_t``, so that cotangent also gives the immediate
@@ -47,8 +48,8 @@ def step(p, a: jax.Array, u: jax.Array) -> jax.Array:
 
 
 def activity(p, a: jax.Array, u: jax.Array) -> jax.Array:
-    """``F_t(a) = tanh(S_t(a))``."""
-    return jnp.tanh(step(p, a, u))
+    """``F_t(a) = sigma(S_t(a))`` in the pass's local space (``tanh``; the identity in the state space)."""
+    return p.space.of(step(p, a, u))
 
 
 def pull(p, g: jax.Array, z: jax.Array) -> jax.Array:

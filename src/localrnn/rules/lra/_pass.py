@@ -2,9 +2,10 @@
 update (:class:`LayerTerms`).
 
 Notation (docs/lra.md): forward ``h_t``, ``z_t = tanh(h_t)``, ``u_t = x_t Wxh + bh``,
-``z_{-1} = 0``; ``F_t(a) = tanh(S_t(a))`` is the layer-t activity computed from a candidate
-pre-activation ``a`` of layer t-1 through the cell's one-step map ``S_t`` (``_cell.py``;
-``tanh(a) Whh + u_t`` on the SRNN).
+``z_{-1} = 0``; ``F_t(a) = sigma(S_t(a))`` is what layer t's local loss compares, computed from a
+candidate pre-activation ``a`` of layer t-1 through the cell's one-step map ``S_t`` (``_cell.py``;
+``tanh(a) Whh + u_t`` on the SRNN), with ``sigma`` the local space's map (``_space.py``: tanh, or
+the identity on the diagonal cells' state space); ``l_t = sigma(h_t)`` (``z_t`` in the activity space).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 from localrnn.cells import SRNN, Cell
 from localrnn.model import Params, hidden_states
 from localrnn.rules.lra._cell import recurrent_matrix
+from localrnn.rules.lra._space import ACTIVITY, Space
 
 __all__ = ["Pass", "LayerTerms", "add_terms", "forward_pass"]
 
@@ -35,6 +37,7 @@ class Pass(NamedTuple):
     u: jax.Array        # (T, B, m): x_t Wxh + bh
     hs: jax.Array       # (T, B, m): h_t
     zs: jax.Array       # (T, B, m): z_t
+    ls: jax.Array       # (T, B, m): l_t = sigma(h_t), what the local losses compare (z_t: activity space)
     zprev: jax.Array    # (T, B, m): z_{t-1}, z_{-1} = 0
     gamma: jax.Array
     c0: jax.Array
@@ -44,6 +47,7 @@ class Pass(NamedTuple):
     cell: Cell = SRNN   # the one-step map (static)
     rec: Any = None     # diagonal cells: their parameters (localrnn.rules.lra.diagonal)
     eig: Any = None     # diagonal cells: lambda (m,)
+    space: Space = ACTIVITY  # where targets and local losses live (static)
 
 
 def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell = SRNN) -> Pass:
@@ -61,7 +65,7 @@ def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell
     zs = jnp.tanh(hs)
     zprev = jnp.concatenate([jnp.zeros((1, b, m), dt), zs[:-1]], axis=0)
     return Pass(x=x, y=y, wxh=wxh, whh=whh, whh_t=whh.T, why=why, by=by, u=x @ wxh + bh,
-                hs=hs, zs=zs, zprev=zprev, gamma=jnp.asarray(hp["target_step"], dt),
+                hs=hs, zs=zs, ls=zs, zprev=zprev, gamma=jnp.asarray(hp["target_step"], dt),
                 c0=jnp.asarray(hp["c0"], dt), c1=jnp.asarray(hp["c1"], dt),
                 lam=jnp.asarray(hp["reg_lambda"], dt), inv_n=1.0 / (b * m), cell=cell)
 

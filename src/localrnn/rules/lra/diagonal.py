@@ -6,7 +6,9 @@ The phases are the other cells': layer t's pre-activation is the real vector
 
     a_t = S_t(a_{t-1}) = features(lambda * h(a_{t-1}) + gamma(lambda) x_t B),    a_{-1} = 0,
 
-(``_cell.py``). Targets, searches and local losses are unchanged. What differs is where the weights
+(``_cell.py``). Targets, searches and local losses are the other cells', in the local space the
+options name (``_space.py``): by default the state space, ``L(a_t, hhat_t)`` with the targets
+``hhat_t`` compared as they are; with ``local_space="activity"`` through ``tanh`` as on the SRNN. What differs is where the weights
 enter: the recurrent parameters ``rec`` (nu, theta, B_re, B_im; nu, B) play Whh, Wxh and bh, and a
 cotangent ``c`` at ``a_t`` reaches them by the vjp of the one-step map in ``rec`` at the point the
 step was taken from (``_cell.diagonal_weights``), where the SRNN has ``z_{t-1}^T c``, ``x_t^T c``,
@@ -19,7 +21,8 @@ step was taken from (``_cell.diagonal_weights``), where the SRNN has ``z_{t-1}^T
   term in every target search are 0; they are computed, not assumed).
 
 The published code's Omega (option (e)) is refused (:func:`check_options`), and its validation
-state (option (f)) by the rule's build, as on the leaky cell.
+state (option (f)) by the rule's build, as on the leaky cell; so is option (a) in the state space,
+where the unrolled target moves with the state and the input weights get no update.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from localrnn.rules._norms import ratio_penalty
 from localrnn.rules.lra import regularizers
 from localrnn.rules.lra._cell import diagonal_step, diagonal_weights, pull, recurrent_fields
 from localrnn.rules.lra._pass import LayerTerms, Pass, add_terms
+from localrnn.rules.lra._space import ACTIVITY, Space
 from localrnn.rules.lra.options import LRAOptions
 
 __all__ = ["NOT_AT_STEP0", "forward_pass", "one_step_map", "unrolled_map", "omega",
@@ -53,11 +57,16 @@ def check_options(o: LRAOptions, cell) -> None:
         raise ValueError(f"regularizer: 'reference' (the published code's Omega) scales the step's Jacobian "
                          f"by a tanh' that the {cell.name} cell's linear step does not have; with reg_lambda "
                          f"!= 0 it takes algorithm2")
+    if o.local_space == "state" and o.local_grads == "unrolled":
+        raise ValueError("local_grads: 'unrolled' moves the target a_t + (hhat_t - a_t) with a_t, and in the "
+                         "state space the loss then cancels the input drive: B gets no update (with the own "
+                         "layer loss no parameter does); allowed: one_step, or local_space activity")
 
 
-def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell) -> Pass:
+def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell, space: Space) -> Pass:
     """The forward pass on a diagonal cell (T >= 2), as the phases read it: ``hs`` = ``a_t``
-    (T, B, 2m; (T, B, m) real), ``u`` = the drive ``features(gamma x_t B)``, ``eig`` = lambda."""
+    (T, B, 2m; (T, B, m) real), ``u`` = the drive ``features(gamma x_t B)``, ``eig`` = lambda,
+    ``ls`` = ``space.of(a_t)``."""
     dt = params.nu.dtype
     x = jnp.asarray(x, dt)
     y = jnp.asarray(y, dt)
@@ -68,10 +77,11 @@ def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell) -> Pass:
     hs = features(hidden_states(params, x))
     zs = jnp.tanh(hs)
     return Pass(x=x, y=y, wxh=None, whh=None, whh_t=None, why=params.Why, by=params.by,
-                u=features(input_scale(lam) * drive(params, x)), hs=hs, zs=zs, zprev=previous(zs),
+                u=features(input_scale(lam) * drive(params, x)), hs=hs, zs=zs,
+                ls=zs if space is ACTIVITY else space.of(hs), zprev=previous(zs),
                 gamma=jnp.asarray(hp["target_step"], dt), c0=jnp.asarray(hp["c0"], dt),
                 c1=jnp.asarray(hp["c1"], dt), lam=jnp.asarray(hp["reg_lambda"], dt),
-                inv_n=1.0 / (b * hs.shape[-1]), cell=cell, rec=params, eig=lam)
+                inv_n=1.0 / (b * hs.shape[-1]), cell=cell, rec=params, eig=lam, space=space)
 
 
 def one_step_map(p: Pass, terms: LayerTerms) -> dict:

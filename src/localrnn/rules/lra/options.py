@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_serializer, model_validator
 
 from localrnn.rules._base import Hparam
 
@@ -74,17 +74,33 @@ class LRAOptions(BaseModel):
         "algorithm2", description="published-code option (e): Algorithm 2's Omega or the code's")
     validation_initial_state: Literal["zero", "reference"] = Field(
         "zero", description="published-code option (f): state fed before step 0 at validation")
+    local_space: Literal["activity", "state"] = Field(
+        "activity", description="where targets and local losses live: activity (tanh(h), every cell) or "
+        "state (h itself; the diagonal cells only, and their default)")
 
     @model_validator(mode="before")
     @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
+    def _apply_preset(cls, data: Any, info: ValidationInfo) -> Any:
+        """The reading's preset under the given options; resolved for a diagonal cell (validation
+        context ``{"cell": Cell}``), ``local_space`` defaults to ``state``."""
         if not isinstance(data, dict):
             return data
         data = {k: v.replace("-", "_") if isinstance(v, str) else v for k, v in data.items()}
         if data.get("variant") == "faithful":
             raise ValueError("variant 'faithful' was renamed to 'fixed_target'; allowed: "
                              + ", ".join(VARIANTS))
-        return {**_PRESETS.get(data.get("variant", "fixed_target"), {}), **data}
+        cell = (info.context or {}).get("cell")
+        own_space = {"local_space": "state"} if cell is not None and cell.diagonal else {}
+        return {**own_space, **_PRESETS.get(data.get("variant", "fixed_target"), {}), **data}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict:
+        """``local_space`` appears only when it is ``state``: the runs stored before it existed (all
+        in the activity space) keep their ids."""
+        out = handler(self)
+        if out.get("local_space") == "activity":
+            del out["local_space"]
+        return out
 
     @property
     def top_steps(self) -> int:

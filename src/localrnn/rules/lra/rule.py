@@ -38,6 +38,7 @@ from localrnn.rules._credit import credit_record
 from localrnn.rules.lra import diagonal
 from localrnn.rules.lra._math import local_loss_parts, normalize
 from localrnn.rules.lra._pass import Pass, forward_pass
+from localrnn.rules.lra._space import SPACES
 from localrnn.rules.lra.options import HPARAMS, LRAOptions
 from localrnn.rules.lra.regularizers import NoRegularizer, pick_regularizer
 from localrnn.rules.lra.search import make_layer_search, search_layers
@@ -156,7 +157,7 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
     """
     ph = build_phases(o, loss, cell.diagonal)
     if cell.diagonal:  # its options were checked when the rule was built (_build)
-        p = diagonal.forward_pass(params, x, y, hp, cell)
+        p = diagonal.forward_pass(params, x, y, hp, cell, SPACES[o.local_space])
     else:
         p = forward_pass(params, x, y, hp, cell)                                # lines 2-6
     e_val, g_why, g_by = output_gradients(p, ph.e_fn, ph.reg, ph.normalize_reference)  # line 7
@@ -182,6 +183,9 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
 
 def _build(options: LRAOptions, loss: str, record: bool, cell: Cell = SRNN) -> Rule:
     global_loss(loss)  # validate the name early
+    if options.local_space == "state" and not cell.diagonal:
+        raise ValueError("local_space: 'state' (local losses on h itself) is defined for the diagonal | "
+                         "diagonal-real cells only; allowed here: activity")
     if (cell.leaks or cell.diagonal) and options.validation_initial_state == "reference":
         tau = f" (tau = {cell.tau:g})" if cell.leaks else ""
         raise ValueError(f"validation_initial_state: 'reference' feeds a state before step 0, defined "

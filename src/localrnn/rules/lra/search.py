@@ -12,8 +12,10 @@ depends on the reading, chosen once by :func:`make_layer_search`:
   zhat_t with the prediction from the candidate).
 
 Each step adds the regularizer's term before Normalize (Algorithm 2 replaces line 21's Normalize).
-``F_t(a) = tanh(S_t(a))`` with ``S_t`` the cell's one-step map; its derivatives come from the cell
-(``_cell.py``).
+``F_t(a) = sigma(S_t(a))`` with ``S_t`` the cell's one-step map and ``sigma`` the local space's map
+(``_space.py``: tanh, or the identity in the diagonal cells' state space); the derivatives of
+``S_t`` come from the cell (``_cell.py``). Targets and forward references (``zhat_t``, ``z_t``)
+are in the local space: ``sigma(hhat_t)``, ``l_t``.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ __all__ = ["step_gradient", "first_gradient", "target_search", "make_layer_searc
 
 def step_gradient(p: Pass, hbar, u_t, ref, fp: Callable, reg: NoRegularizer) -> jax.Array:
     """``dL(F_t(hbar), ref)/dhbar`` (+ the regularizer's term); ``L(p, r) = mean f(p - r)``, ``fp = f'``.
-    ``F_t(hbar) = tanh(S_t(hbar))``; L is symmetric, so ``ref`` is either argument."""
+    ``F_t(hbar) = sigma(S_t(hbar))``; L is symmetric, so ``ref`` is either argument."""
     th = jnp.tanh(hbar)
     pred = activity(p, hbar, u_t)
     dp = fp(pred - ref) * p.inv_n
-    delta = dp * (1.0 - pred * pred)
+    delta = dp * p.space.slope(pred)
     return reg.search_step(p, pull(p, delta, th), hbar, delta, dp)
 
 
@@ -48,19 +50,22 @@ def first_gradient(p: Pass, hprev, z_t, zhat_t, z_next, pred_next, fp: Callable,
     ``own``: ``ell_t = L(z_t, zhat_t)``; else ``L(z_{t+1}, pred_{t+1})`` (option (d)).
     ``unrolled`` (option (a)): the target moves with the forward pass (``tanh(h_t + const)``), so the
     second argument's path is added; else it is held constant. The regularizer sees ``delta0`` =
-    the first-argument derivative at h_t, and ``gz`` = the same at z_t with h_t held.
+    the first-argument derivative at h_t, and ``gz`` = the same at z_t with h_t held. ``z_t``,
+    ``zhat_t``, ``z_next``, ``pred_next`` are in the local space; the state space is the diagonal
+    cells' only, where ``pull`` does not read its activity argument.
     """
+    slope = p.space.slope
     if own:
         dp = fp(z_t - zhat_t) * p.inv_n
         gz = dp
-        delta0 = dp * (1.0 - z_t * z_t)
-        a_t = delta0 - dp * (1.0 - zhat_t * zhat_t) if unrolled else delta0
+        delta0 = dp * slope(z_t)
+        a_t = delta0 - dp * slope(zhat_t) if unrolled else delta0
     else:
         dp = fp(z_next - pred_next) * p.inv_n
-        delta1 = dp * (1.0 - z_next * z_next)
+        delta1 = dp * slope(z_next)
         gz = through_activity(p, delta1)
         delta0 = pull(p, delta1, z_t)
-        a_t = delta0 + pull(p, -dp * (1.0 - pred_next * pred_next), zhat_t) if unrolled else delta0
+        a_t = delta0 + pull(p, -dp * slope(pred_next), zhat_t) if unrolled else delta0
     return reg.first_step(p, pull(p, a_t, jnp.tanh(hprev)), hprev, delta0, gz)
 
 
@@ -86,7 +91,7 @@ def make_layer_search(fp: Callable, reg: NoRegularizer, rescale: Callable, k_ste
     one_step_own = own and not unrolled
 
     def search(p, hhat_t, pred_next, hprev, u_t, z_t, z_next):
-        zhat_t = jnp.tanh(hhat_t)
+        zhat_t = p.space.of(hhat_t)
         target_step = lambda hb: step(p, hb, u_t, zhat_t)  # noqa: E731
         if not forward_reference:
             return target_search(p, target_step, target_step, hprev, k_steps, rescale)
@@ -112,10 +117,10 @@ def search_layers(p: Pass, hhat_top, search_own: Callable, search_shifted: Calla
             return hhat_p, (hhat_p, d)
 
         _, (hhat_below, d_below) = jax.lax.scan(
-            body, hhat_top, (p.hs[:-1], p.u[1:], p.zs[1:]), reverse=True)
+            body, hhat_top, (p.hs[:-1], p.u[1:], p.ls[1:]), reverse=True)
         return hhat_below, d_below
 
-    hhat_a, d_a = search_own(p, hhat_top, None, p.hs[-2], p.u[-1], p.zs[-1], None)
+    hhat_a, d_a = search_own(p, hhat_top, None, p.hs[-2], p.u[-1], p.ls[-1], None)
 
     def body_shifted(carry, inp):
         hhat_t, pred_next = carry
@@ -125,6 +130,6 @@ def search_layers(p: Pass, hhat_top, search_own: Callable, search_shifted: Calla
 
     _, (hh_rest, d_rest) = jax.lax.scan(  # layers t = T-2 .. 1
         body_shifted, (hhat_a, activity(p, hhat_a, p.u[-1])),
-        (p.hs[:-2], p.u[1:-1], p.zs[1:-1], p.zs[2:]), reverse=True)
+        (p.hs[:-2], p.u[1:-1], p.ls[1:-1], p.ls[2:]), reverse=True)
     return (jnp.concatenate([hh_rest, hhat_a[None]], axis=0),
             jnp.concatenate([d_rest, d_a[None]], axis=0))

@@ -3,6 +3,7 @@
 Loss that updates layer t, ``ell_t`` (option (d), chosen once): ``own``: ``L(z_t, zhat_t)``;
 ``shifted``: ``L(z_{t+1}, F_{t+1}(hhat_t))`` for t < T-1 and ``L(z_{T-1}, zhat_{T-1})`` for t = T-1.
 Its first argument is ``z_s`` (s = t, or t+1 when shifted); ``delta_t = d ell_t / d h_s`` through it.
+``z`` and ``zhat`` are in the local space (``_space.py``): ``sigma(h)``, ``sigma(hhat)``.
 
 Weight map (option (a), chosen once): ``one_step``: the second argument is constant and ``h_s``
 depends on the weights through one step of the cell, ``h_s = S_s(h_{s-1})`` with ``h_{s-1}``
@@ -39,25 +40,25 @@ class LayerLosses(NamedTuple):
     delta: jax.Array       # d ell / d h_s through the first argument
 
 
-def _losses(first, second, s_idx, f: Callable, fp: Callable, inv_n: float) -> LayerLosses:
+def _losses(p: Pass, first, second, s_idx, f: Callable, fp: Callable) -> LayerLosses:
     diff = first - second
-    dp = fp(diff) * inv_n
+    dp = fp(diff) * p.inv_n
     return LayerLosses(first, second, s_idx, jnp.mean(f(diff), axis=(1, 2)), dp,
-                       dp * (1.0 - first * first))
+                       dp * p.space.slope(first))
 
 
 def own_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
     """``ell_t = L(z_t, zhat_t)`` (lines 16-18 as printed)."""
-    return _losses(p.zs, jnp.tanh(hhat), np.arange(p.zs.shape[0]), f, fp, p.inv_n)
+    return _losses(p, p.ls, p.space.of(hhat), np.arange(p.ls.shape[0]), f, fp)
 
 
 def shifted_losses(p: Pass, hhat, f: Callable, fp: Callable) -> LayerLosses:
     """``ell_t = L(z_{t+1}, F_{t+1}(hhat_t))`` for t < T-1, ``L(z_{T-1}, zhat_{T-1})`` at the top."""
-    t_len = p.zs.shape[0]
+    t_len = p.ls.shape[0]
     pred_all = activity(p, hhat[:-1], p.u[1:])
-    first = jnp.concatenate([p.zs[1:], p.zs[-1:]], axis=0)
-    second = jnp.concatenate([pred_all, jnp.tanh(hhat[-1:])], axis=0)
-    return _losses(first, second, np.r_[np.arange(1, t_len), t_len - 1], f, fp, p.inv_n)
+    first = jnp.concatenate([p.ls[1:], p.ls[-1:]], axis=0)
+    second = jnp.concatenate([pred_all, p.space.of(hhat[-1:])], axis=0)
+    return _losses(p, first, second, np.r_[np.arange(1, t_len), t_len - 1], f, fp)
 
 
 def first_path_terms(ll: LayerLosses) -> LayerTerms:
@@ -66,11 +67,11 @@ def first_path_terms(ll: LayerLosses) -> LayerTerms:
 
 
 def second_path_terms(p: Pass, ll: LayerLosses, hhat, shifted: bool) -> LayerTerms:
-    """Unrolled gradients also follow the second argument, the target ``tanh(h_t + const)``: own
+    """Unrolled gradients also follow the second argument, the target ``sigma(h_t + const)``: own
     loss, at ``h_t``; shifted loss, through ``F_{t+1}(hhat_t)`` (directly into the weights of step
-    t+1 and on down to ``h_t``)."""
+    t+1, which read the candidate's activity ``tanh(hhat_t)``, and on down to ``h_t``)."""
     tt = np.arange(p.zs.shape[0])
-    d2 = -ll.dp * (1.0 - ll.second * ll.second)  # at the second argument's pre-activation
+    d2 = -ll.dp * p.space.slope(ll.second)  # at the second argument's pre-activation
     if not shifted:
         return LayerTerms(full=[(tt, d2)])
     zhat_below, d2s = jnp.tanh(hhat[:-1]), d2[:-1]
