@@ -61,7 +61,8 @@ batch = 20
 
 FOOTER = '''
 [budget.quick]
-note = "quick: a smoke test (hidden 32, 1,000 validation samples, <= 1,000 iterations per length, T <= 20, 2 seeds); not the study"
+note = "quick: a smoke test (the readout, BPTT, TPTT, LRA-diff fixed-target and FA through time; hidden 32, 1,000 validation samples, <= 1,000 iterations per length, T <= 20, 2 seeds); not the study"
+arms = ["readout", "BPTT", "TPTT", "LRA-diff fixed-target", "FA through time"]
 max_iters = 1000
 patience = 0
 seeds = 2

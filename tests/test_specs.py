@@ -105,6 +105,20 @@ def test_budget_override_must_match_something():
                     "budget": {"quick": {"grid": {"target_step": [1.0]}}}})
 
 
+def test_a_budget_may_run_some_arms_by_label():
+    """``budget.<name>.arms`` keeps the arms whose label (or name) it lists; a label that is no
+    arm's is refused, naming the budget and the labels allowed."""
+    arms = [{"name": "A to", "label": "A", "rule": "bptt", "fixed": {"task": "temporal_order"}},
+            {"name": "A rp", "label": "A", "rule": "bptt", "fixed": {"task": "random_permutation"}},
+            {"name": "B", "rule": "readout", "fixed": {"task": "temporal_order"}}]
+    spec = parse_spec({"name": "s", "fixed": {"length": 10}, "arms": arms,
+                       "budget": {"quick": {"arms": ["A"]}, "all": {}}})
+    assert [t.labels["arm"] for t in plan(spec, "quick")] == ["A", "A"]
+    assert [t.labels["arm"] for t in plan(spec, "all")] == ["A", "A", "B"]
+    with pytest.raises(SpecError, match=r"budget\.quick\.arms: 'A to' labels no arm; allowed: 'A', 'B'$"):
+        parse_spec({"name": "s", "fixed": {"length": 10}, "arms": arms, "budget": {"quick": {"arms": ["A to"]}}})
+
+
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.stem)
 def test_shipped_specs_are_valid_in_every_budget(path):
     spec = load_spec(path)

@@ -18,6 +18,7 @@ A spec names its settings once and expands into training configs::
     fixed = { c0 = 1.0, c1 = 1.0 }
     grid = { lr = [0.1, 0.01], target_step = [1.0, 0.1], inner_steps = [10, 20, 30] }
     [budget.quick]                # named budgets: iteration limits and overrides
+    arms = ["LRA-diff"]           # only these arms, by label (default: all)
     max_iters = 2000
     patience = 10
     fixed = { val_size = 1000 }
@@ -87,6 +88,8 @@ class Budget(_Strict):
     max_length: int | None = Field(None, ge=1, description="curriculum: longest T tried")
     record_every: int | None = Field(None, ge=1, description="diagnostics: iterations between records")
     note: str = Field("", description="what this budget is, shown under the report's table")
+    arms: list[str] | None = Field(None, min_length=1, description="the arms this budget runs, by label "
+                                   "(or name where an arm has no label); default all")
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
 
@@ -328,6 +331,13 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
         raise SpecError(f"{source}: budget: no budget {budget!r}; allowed: {', '.join(spec.budget)}")
     b = spec.budget[budget]
     arms, _ = active_arms(spec, source)
+    if b.arms is not None:
+        known = list(dict.fromkeys(a.label or a.name for a in spec.arms))
+        for name in b.arms:
+            if name not in known:
+                raise SpecError(f"{source}: budget.{budget}.arms: {name!r} labels no arm; allowed: "
+                                f"{', '.join(repr(k) for k in known)}")
+        arms = [(i, a) for i, a in arms if (a.label or a.name) in b.arms]
     seeds = _seeds(b.seeds if b.seeds is not None else spec.seeds)
     used_budget_keys: set[str] = set()
     out: list[PlannedTrial] = []
