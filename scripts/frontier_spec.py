@@ -32,6 +32,10 @@ PAPER_ARM = {"BPTT": "BPTT", "BPTT clip 1": "BPTT", "TPTT": "TPTT", "LRA-diff fi
 #: regularized arms: name -> (base arm of the selection, lambda added to the base's chosen setting)
 REGULARIZED = {"LRA-diff fixed-target": ("LRA-diff (reg.) fixed-target", 0.1),
                "LRA-diff reference": ("LRA-diff (reg.) reference", 0.1)}
+#: arms that run more seeds than the spec's 5, (selection arm, task) -> seeds: FA through time and the
+#: readout on random permutation, where 5 seeds left FA's 3/5 and the readout's 0/5 with overlapping
+#: Wilson intervals (README, section 1)
+MORE_SEEDS = {("FA through time", "random_permutation"): 10, ("readout", "random_permutation"): 10}
 TASK_NAMES = {"temporal_order": "temporal order", "temporal_order_3bit": "3-bit temporal order",
               "random_permutation": "random permutation"}
 
@@ -129,6 +133,8 @@ def main(argv=None) -> int:
             lines.append(f"rule = \"{arm['rule']}\"")
             if arm.get("optional"):
                 lines.append("optional = true")
+            if (arm["name"], task) in MORE_SEEDS:
+                lines.append(f"seeds = {MORE_SEEDS[arm['name'], task]}")
             lines.append(f"fixed = {_inline({'task': task, **settings})}\n")
     if waiting:
         lines.append("# Left out until their selection is complete (rerun this script then):\n"

@@ -105,6 +105,17 @@ def test_budget_override_must_match_something():
                     "budget": {"quick": {"grid": {"target_step": [1.0]}}}})
 
 
+def test_an_arm_may_run_its_own_seeds_and_a_budget_overrides_them():
+    arms = [{"name": "A", "rule": "bptt", "seeds": [3, 7]}, {"name": "B", "rule": "readout"}]
+    spec = parse_spec({"name": "s", "seeds": 2, "fixed": {"task": "temporal_order", "length": 10}, "arms": arms,
+                       "budget": {"study": {}, "quick": {"seeds": 1}}})
+    assert [(t.labels["arm"], t.labels["seed"]) for t in plan(spec, "study")] == [("A", 3), ("A", 7), ("B", 0), ("B", 1)]
+    assert [(t.labels["arm"], t.labels["seed"]) for t in plan(spec, "quick")] == [("A", 0), ("B", 0)]
+    with pytest.raises(SpecError, match=r"arms\[0\]\.seeds: repeated seeds in \[1, 1\]$"):
+        parse_spec({"name": "s", "fixed": {"task": "temporal_order", "length": 10},
+                    "arms": [{"name": "A", "rule": "bptt", "seeds": [1, 1]}]})
+
+
 def test_a_budget_may_run_some_arms_by_label():
     """``budget.<name>.arms`` keeps the arms whose label (or name) it lists; a label that is no
     arm's is refused, naming the budget and the labels allowed."""

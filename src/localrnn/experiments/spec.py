@@ -15,6 +15,7 @@ A spec names its settings once and expands into training configs::
     name = "LRA-diff"
     rule = "lra"
     optional = true               # skip (with a note) when the rule is not registered
+    seeds = 10                    # this arm's seeds, in place of the spec's
     fixed = { c0 = 1.0, c1 = 1.0 }
     grid = { lr = [0.1, 0.01], target_step = [1.0, 0.1], inner_steps = [10, 20, 30] }
     [budget.quick]                # named budgets: iteration limits and overrides
@@ -127,10 +128,17 @@ class Arm(_Strict):
     optional: bool = False
     paper_arm: str | None = Field(None, description="the arm's name in the paper's table (report.paper), "
                                   "where a report shows the published number beside it")
+    seeds: int | list[int] | None = Field(None, description="this arm's seeds in place of the spec's (a "
+                                          "budget's seeds override both)")
     fixed: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
 
     _grid_ok = field_validator("grid")(classmethod(lambda cls, v: _check_grid(v)))
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_ok(cls, v):
+        return _check_seeds(v)
 
 
 class CurriculumSpec(_Strict):
@@ -338,7 +346,6 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
                 raise SpecError(f"{source}: budget.{budget}.arms: {name!r} labels no arm; allowed: "
                                 f"{', '.join(repr(k) for k in known)}")
         arms = [(i, a) for i, a in arms if (a.label or a.name) in b.arms]
-    seeds = _seeds(b.seeds if b.seeds is not None else spec.seeds)
     used_budget_keys: set[str] = set()
     out: list[PlannedTrial] = []
     for i, arm in arms:
@@ -377,7 +384,7 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
         for combo in itertools.product(*(grid[k][1] for k in keys)):
             values = {k: v for k, (_, v) in fixed.items()}
             values.update(zip(keys, combo))
-            for seed in seeds:
+            for seed in _seeds(next(v for v in (b.seeds, arm.seeds, spec.seeds) if v is not None)):
                 cfg = _make_config(TrainConfig, arm.rule, values, seed, fixed, grid, source)
                 labels = {"arm": arm.label or arm.name, "rule": arm.rule, "seed": seed,
                           **{k: _plain(v) for k, v in values.items()}}
