@@ -140,6 +140,11 @@ class Arm(_Strict):
     def _seeds_ok(cls, v):
         return _check_seeds(v)
 
+    @property
+    def report_name(self) -> str:
+        """The arm's name in trial labels and reports: its label, else its name."""
+        return self.label or self.name
+
 
 class CurriculumSpec(_Strict):
     start: int = Field(10, ge=1)
@@ -340,12 +345,12 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
     b = spec.budget[budget]
     arms, _ = active_arms(spec, source)
     if b.arms is not None:
-        known = list(dict.fromkeys(a.label or a.name for a in spec.arms))
+        known = list(dict.fromkeys(a.report_name for a in spec.arms))
         for name in b.arms:
             if name not in known:
                 raise SpecError(f"{source}: budget.{budget}.arms: {name!r} labels no arm; allowed: "
                                 f"{', '.join(repr(k) for k in known)}")
-        arms = [(i, a) for i, a in arms if (a.label or a.name) in b.arms]
+        arms = [(i, a) for i, a in arms if a.report_name in b.arms]
     used_budget_keys: set[str] = set()
     out: list[PlannedTrial] = []
     for i, arm in arms:
@@ -381,12 +386,13 @@ def plan(spec: ExperimentSpec, budget: str, source: str = "spec") -> list[Planne
             except ValueError as e:
                 raise SpecError(f"{source}: {task_path}: {e}") from None
         keys = list(grid)
+        seeds = _seeds(next(v for v in (b.seeds, arm.seeds, spec.seeds) if v is not None))
         for combo in itertools.product(*(grid[k][1] for k in keys)):
             values = {k: v for k, (_, v) in fixed.items()}
             values.update(zip(keys, combo))
-            for seed in _seeds(next(v for v in (b.seeds, arm.seeds, spec.seeds) if v is not None)):
+            for seed in seeds:
                 cfg = _make_config(TrainConfig, arm.rule, values, seed, fixed, grid, source)
-                labels = {"arm": arm.label or arm.name, "rule": arm.rule, "seed": seed,
+                labels = {"arm": arm.report_name, "rule": arm.rule, "seed": seed,
                           **{k: _plain(v) for k, v in values.items()}}
                 out.append(PlannedTrial(cfg, labels))
     unused = sorted({f"fixed.{k}" for k in b.fixed} | {f"grid.{k}" for k in b.grid})

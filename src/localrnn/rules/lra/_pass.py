@@ -37,7 +37,6 @@ class Pass(NamedTuple):
     u: jax.Array        # (T, B, m): x_t Wxh + bh
     hs: jax.Array       # (T, B, m): h_t
     zs: jax.Array       # (T, B, m): z_t
-    ls: jax.Array       # (T, B, m): l_t = sigma(h_t), what the local losses compare (z_t: activity space)
     zprev: jax.Array    # (T, B, m): z_{t-1}, z_{-1} = 0
     gamma: jax.Array
     c0: jax.Array
@@ -48,6 +47,11 @@ class Pass(NamedTuple):
     rec: Any = None     # diagonal cells: their parameters (localrnn.rules.lra.diagonal)
     eig: Any = None     # diagonal cells: lambda (m,)
     space: Space = ACTIVITY  # where targets and local losses live (static)
+
+    @property
+    def ls(self) -> jax.Array:
+        """(T, B, m): ``l_t = sigma(h_t)``, what the local losses compare (``z_t`` in the activity space)."""
+        return self.space.of(self.hs)
 
 
 def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell = SRNN) -> Pass:
@@ -65,7 +69,7 @@ def forward_pass(params: Params, x: jax.Array, y: jax.Array, hp: Any, cell: Cell
     zs = jnp.tanh(hs)
     zprev = jnp.concatenate([jnp.zeros((1, b, m), dt), zs[:-1]], axis=0)
     return Pass(x=x, y=y, wxh=wxh, whh=whh, whh_t=whh.T, why=why, by=by, u=x @ wxh + bh,
-                hs=hs, zs=zs, ls=zs, zprev=zprev, gamma=jnp.asarray(hp["target_step"], dt),
+                hs=hs, zs=zs, zprev=zprev, gamma=jnp.asarray(hp["target_step"], dt),
                 c0=jnp.asarray(hp["c0"], dt), c1=jnp.asarray(hp["c1"], dt),
                 lam=jnp.asarray(hp["reg_lambda"], dt), inv_n=1.0 / (b * m), cell=cell)
 

@@ -39,7 +39,7 @@ from localrnn.rules._norms import ratio_penalty
 from localrnn.rules.lra import regularizers
 from localrnn.rules.lra._cell import diagonal_step, diagonal_weights, pull, recurrent_fields
 from localrnn.rules.lra._pass import LayerTerms, Pass, add_terms
-from localrnn.rules.lra._space import ACTIVITY, Space
+from localrnn.rules.lra._space import Space
 from localrnn.rules.lra.options import LRAOptions
 
 __all__ = ["NOT_AT_STEP0", "forward_pass", "one_step_map", "unrolled_map", "omega",
@@ -65,8 +65,7 @@ def check_options(o: LRAOptions, cell) -> None:
 
 def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell, space: Space) -> Pass:
     """The forward pass on a diagonal cell (T >= 2), as the phases read it: ``hs`` = ``a_t``
-    (T, B, 2m; (T, B, m) real), ``u`` = the drive ``features(gamma x_t B)``, ``eig`` = lambda,
-    ``ls`` = ``space.of(a_t)``."""
+    (T, B, 2m; (T, B, m) real), ``u`` = the drive ``features(gamma x_t B)``, ``eig`` = lambda."""
     dt = params.nu.dtype
     x = jnp.asarray(x, dt)
     y = jnp.asarray(y, dt)
@@ -77,8 +76,7 @@ def forward_pass(params, x: jax.Array, y: jax.Array, hp, cell, space: Space) -> 
     hs = features(hidden_states(params, x))
     zs = jnp.tanh(hs)
     return Pass(x=x, y=y, wxh=None, whh=None, whh_t=None, why=params.Why, by=params.by,
-                u=features(input_scale(lam) * drive(params, x)), hs=hs, zs=zs,
-                ls=zs if space is ACTIVITY else space.of(hs), zprev=previous(zs),
+                u=features(input_scale(lam) * drive(params, x)), hs=hs, zs=zs, zprev=previous(zs),
                 gamma=jnp.asarray(hp["target_step"], dt), c0=jnp.asarray(hp["c0"], dt),
                 c1=jnp.asarray(hp["c1"], dt), lam=jnp.asarray(hp["reg_lambda"], dt),
                 inv_n=1.0 / (b * hs.shape[-1]), cell=cell, rec=params, eig=lam, space=space)

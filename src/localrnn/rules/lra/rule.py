@@ -58,6 +58,7 @@ class Phases:
     """The function of every phase, chosen from the options (see :func:`build_phases`)."""
 
     e_fn: Callable                 # global loss E(out, y)
+    forward_pass: Callable         # (params, x, y, hp, cell) -> Pass: the SRNN-map cells' or a diagonal cell's
     f: Callable                    # local loss L(p, r) = mean f(p - r)
     fp: Callable                   # f'
     reg: NoRegularizer
@@ -92,6 +93,8 @@ def build_phases(o: LRAOptions, loss: str, diagonal_cell: bool = False) -> Phase
                                unrolled=unrolled)
     return Phases(
         e_fn=global_loss(loss), f=f, fp=fp, reg=reg, normalize=norm,
+        forward_pass=functools.partial(diagonal.forward_pass, space=SPACES[o.local_space]) if diagonal_cell
+        else forward_pass,
         normalize_reference=norm if reference_norm else _identity,
         normalize_bias=_identity if reference_norm else norm,
         top_steps=o.top_steps,
@@ -155,11 +158,8 @@ def lra_core(params: Params, x: jax.Array, y: jax.Array, hp, o: LRAOptions,
     On a diagonal cell ``grad_<name>`` and ``grad_<name>_per_layer`` of its recurrent parameters
     (nu, theta, B_re, B_im; real: nu, B) stand for the Wxh, Whh and bh entries.
     """
-    ph = build_phases(o, loss, cell.diagonal)
-    if cell.diagonal:  # its options were checked when the rule was built (_build)
-        p = diagonal.forward_pass(params, x, y, hp, cell, SPACES[o.local_space])
-    else:
-        p = forward_pass(params, x, y, hp, cell)                                # lines 2-6
+    ph = build_phases(o, loss, cell.diagonal)  # a diagonal cell's options were checked in _build
+    p = ph.forward_pass(params, x, y, hp, cell)                                 # lines 2-6
     e_val, g_why, g_by = output_gradients(p, ph.e_fn, ph.reg, ph.normalize_reference)  # line 7
     hhat_top, d_top = top_target(p, ph.e_fn, ph.reg, ph.normalize_reference,    # lines 8-13
                                  ph.top_steps)
