@@ -10,6 +10,8 @@ Blocks (between <!-- NAME:BEGIN --> and <!-- NAME:END --> in README.md):
   to docs/frontier_study.png);
 * PAPER-PROTOCOL: `localrnn report paper_protocol --store results/paper_protocol.jsonl`;
 * TPTT-PROTOCOL: `localrnn report tptt_protocol --store results/tptt_protocol.jsonl`;
+* CELLS: from the same export, each rule's frontier on each cell beside its frontier on the SRNN
+  and beside that cell's readout, with the first length where their P(solved) intervals are apart;
 * CREDIT: the late-training credit per lag of every rule from results/credit.jsonl (the figure,
   `localrnn report credit --store results/credit.jsonl`, is written to docs/credit_study.png).
 
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from localrnn.experiments.export import open_store  # noqa: E402
-from localrnn.experiments.report import make_report  # noqa: E402
+from localrnn.experiments.report import first_separation, frontier_data, make_report  # noqa: E402
 from localrnn.experiments.selection import choose_settings  # noqa: E402
 
 RESULTS = ROOT / "results"
@@ -93,6 +95,66 @@ def _report(export: str, name: str, command: str, figure: str | None = None) -> 
     return text.rstrip()
 
 
+CELLS = ("SRNN", "leaky", "diagonal", "orthogonal")
+
+
+def _cell_of(label: str) -> tuple[str, str]:
+    """("LRA-diff fixed-target", "leaky") from "LRA-diff fixed-target, leaky cell"; SRNN arms have no suffix."""
+    base, _, cell = label.rpartition(", ")
+    return (base, cell.removesuffix(" cell")) if cell.endswith(" cell") else (label, "SRNN")
+
+
+def _frontier_cell(d: dict, srnn: dict | None, control: dict | None) -> str:
+    """``median [min, max]``, then where its intervals clear the SRNN's same rule (up / down) and
+    the cell's own readout (the first length from 20 where they are apart)."""
+    text = f"{d['median']:g} [{d['min']}, {d['max']}]"
+    if d["unfinished"]:
+        text += f" ({d['unfinished']} unfinished)"
+    notes = []
+    k = lambda p: f"{p['solved']}/{p['n']}"  # noqa: E731
+    if srnn is not None and srnn is not d:
+        for sign, a, b in (("above", d, srnn), ("below", srnn, d)):
+            if sep := first_separation(a, b):
+                mine, theirs = (sep["a"], sep["b"]) if a is d else (sep["b"], sep["a"])
+                notes.append(f"{sign} the SRNN's at T = {sep['length']} ({k(mine)} vs {k(theirs)})")
+    if control is not None and control is not d:
+        sep = first_separation(d, control)
+        notes.append(f"beats its readout at T = {sep['length']} ({k(sep['a'])} vs {k(sep['b'])})" if sep
+                     else "not apart from its readout")
+    return "; ".join([text, *notes])
+
+
+def _cells() -> str:
+    path = RESULTS / "frontier.jsonl"
+    if not path.exists():
+        return "Not run yet: `localrnn frontier experiments/frontier.toml --budget study --executor process`."
+    with open_store(str(path)) as st:
+        exp = next(e for e in st.experiments() if e.startswith("frontier:"))
+        meta = st.experiment(exp)
+        spec = meta["spec"]["spec"]
+        max_length = meta["spec"].get("max_length") or spec["curriculum"]["max_length"]
+        data = frontier_data(st.ladders(exp), spec, max_length)
+    by = {(d["task"], *_cell_of(d["arm"])): d for d in data}
+    bases = sorted(dict.fromkeys(base for (_, base, cell) in by if cell != "SRNN"), key=lambda b: b != "readout")
+    tasks = list(dict.fromkeys(d["task"] for d in data))
+    lines = [f"Highest T solved per seed as median [min, max] (`{exp}`, 5 seeds; the readout on the SRNN's random "
+             "permutation 10), and where the P(solved at T) Wilson intervals are apart: from the same rule on "
+             "the SRNN (above / below) and from the cell's own readout, at the first such length from T = 20.",
+             "", "| task | rule | " + " | ".join(CELLS) + " |", "|---|---|" + "---|" * len(CELLS)]
+    for task in tasks:
+        for base in bases:
+            srnn = by.get((task, base.split(" (")[0], "SRNN"))
+            row = []
+            for cell in CELLS:
+                d = by.get((task, base, cell))
+                row.append("-" if d is None else _frontier_cell(d, srnn, by.get((task, "readout", cell))))
+            lines.append(f"| {task.replace('_', ' ')} | {base} | " + " | ".join(row) + " |")
+    lines += ["", "A row whose base reading differs on one cell (the diagonal cell's activity-loss reading) is "
+              "compared with the same rule's SRNN arm. Intervals count a ladder still climbing both ways, so a "
+              "separation shown here cannot be undone by the seeds still running."]
+    return "\n".join(lines)
+
+
 CREDIT_LAGS = (0, 2, 5, 10, 15)
 
 
@@ -141,6 +203,7 @@ def blocks() -> dict[str, str]:
         "FRONTIER-SELECTION": _selection(),
         "FRONTIER": _report("frontier.jsonl", "frontier", "localrnn frontier experiments/frontier.toml --budget study "
                             "--executor process", "frontier_study.png"),
+        "CELLS": _cells(),
         "CREDIT": _credit(),
         "PAPER-PROTOCOL": _report("paper_protocol.jsonl", "paper_protocol", "localrnn sweep "
                                   "experiments/paper_protocol.toml --budget paper --executor process"),

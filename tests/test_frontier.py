@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from localrnn.experiments.report import frontier_data, frontier_table, make_report, wilson
+from localrnn.experiments.report import first_separation, frontier_data, frontier_table, make_report, wilson
 from localrnn.experiments.store import Store
 from test_sweep import _complete_count
 
@@ -80,6 +80,29 @@ def test_p_solved_counts_seeds_whose_ladder_reached_t_and_marks_censoring():
     # a ladder still climbing is counted as unfinished (its highest T is a lower bound)
     (d,) = frontier_data({"a": _steps(0, ["solved", "running"])}, spec, max_length=30)
     assert d["unfinished"] == 1 and d["highest"] == [10]
+
+
+def test_first_separation_is_the_first_length_from_20_whose_intervals_are_apart():
+    spec = {"name": "f", "arms": [{"name": "A"}, {"name": "B"}], "curriculum": {"start": 10, "step": 10}}
+    five = lambda arm, statuses: {f"{arm}{s}": _steps(s, statuses, arm=arm) for s in range(5)}  # noqa: E731
+    # A: every seed solves 10-30; B: every seed solves 10, none 20. At T = 10 both are 5/5 (overlap);
+    # at T = 20 A's 5/5 [0.57, 1] lies above B's 0/5 [0, 0.43].
+    a, b = frontier_data({**five("A", ["solved"] * 3 + ["failed"]), **five("B", ["solved", "failed"])},
+                         spec, max_length=50)
+    sep = first_separation(a, b)
+    assert sep["length"] == 20 and (sep["a"]["solved"], sep["b"]["solved"]) == (5, 0)
+    assert first_separation(b, a) is None  # B is never above A
+    # 10 is below min_length: with min_length 10, B against an arm that fails T = 10 separates there
+    (c,) = frontier_data(five("C", ["failed"]), {**spec, "arms": [{"name": "C"}]}, max_length=50)
+    assert first_separation(b, c) is None and first_separation(b, c, min_length=10)["length"] == 10
+    # 4 of 5 against 0 of 5 overlaps ([0.38, 0.96] and [0, 0.43]): no separation
+    four = {**five("A", ["solved"] * 3 + ["failed"]), "A4": _steps(4, ["solved", "failed"], arm="A")}
+    (a4,) = frontier_data(four, spec, max_length=50)
+    assert first_separation(a4, b) is None
+    # a pending seed counts both ways: 4 solved + 1 still running at T = 20 is not apart from 0/5
+    run = {**five("A", ["solved"] * 3 + ["failed"]), "A4": _steps(4, ["solved", "running"], arm="A")}
+    (ar,) = frontier_data(run, spec, max_length=50)
+    assert first_separation(ar, b) is None
 
 
 def test_a_ladder_still_climbing_is_pending_above_its_highest_t_not_failed():

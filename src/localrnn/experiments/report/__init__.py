@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localrnn.experiments.report.figures import credit_figure, gradient_flow_figure, sensitivity_figure
-from localrnn.experiments.report.frontier import frontier_data, frontier_figure, frontier_table, wilson
+from localrnn.experiments.report.frontier import (first_separation, frontier_data, frontier_figure, frontier_table,
+                                                  wilson)
 from localrnn.experiments.report.tables import (Table, grid_table, ladder_table, mean_ci, render,
                                                 sensitivity_table)
 from localrnn.paper.numbers import PAPER, paper_value
 
 __all__ = ["Report", "make_report", "find_experiment", "Table", "grid_table", "ladder_table", "render",
-           "frontier_data", "frontier_figure", "frontier_table", "wilson", "mean_ci", "gradient_flow_figure", "sensitivity_figure", "sensitivity_table", "PAPER", "paper_value"]
+           "first_separation", "frontier_data", "frontier_figure", "frontier_table", "wilson", "mean_ci",
+           "gradient_flow_figure", "sensitivity_figure", "sensitivity_table", "PAPER", "paper_value"]
 
 
 @dataclass

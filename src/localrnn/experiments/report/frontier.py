@@ -24,7 +24,7 @@ from localrnn.experiments.curriculum import highest_solved
 from localrnn.experiments.report.tables import Table, _arm_labels, _axis_order, _fmt_label
 from localrnn.paper.numbers import PAPER_NOTES, format_paper_value, paper_value
 
-__all__ = ["wilson", "frontier_data", "frontier_table", "frontier_figure", "SHOWN_LENGTHS"]
+__all__ = ["wilson", "frontier_data", "frontier_table", "frontier_figure", "first_separation", "SHOWN_LENGTHS"]
 
 #: lengths whose P(solved) the table shows once more than ``MAX_SHOWN`` lengths >= 20 were run
 #: (always with the longest length run)
@@ -90,6 +90,19 @@ def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -
                     "finished": done, "max_length": max_length, "lengths_run": sorted(run[(task, arm)]),
                     "p_solved": p_solved})
     return out
+
+
+def first_separation(a: dict, b: dict, min_length: int = 20) -> dict | None:
+    """The first length T >= ``min_length`` where arm ``a``'s P(solved at T) interval lies wholly
+    above arm ``b``'s (``a["lo"] > b["hi"]``; both entries of :func:`frontier_data`, pending seeds
+    counted both ways), as ``{"length", "a", "b"}`` with the two ``p_solved`` entries; None if the
+    intervals overlap at every length both ran."""
+    b_at = {p["length"]: p for p in b["p_solved"]}
+    for p in a["p_solved"]:
+        q = b_at.get(p["length"])
+        if p["length"] >= min_length and q is not None and p["lo"] > q["hi"]:
+            return {"length": p["length"], "a": p, "b": q}
+    return None
 
 
 def _shown_lengths(data: list[dict]) -> list[int]:
