@@ -105,6 +105,22 @@ def test_first_separation_is_the_first_length_from_20_whose_intervals_are_apart(
     assert first_separation(ar, b) is None
 
 
+def test_ladders_of_an_arms_earlier_settings_are_left_out():
+    # the spec was regenerated: arm A now fixes lr 0.1; seed 1's lr-0.01 ladder from before stays in
+    # the store under the same label and seed and must not replace (or join) the current one
+    spec = {"name": "f", "curriculum": {"start": 10, "step": 10},
+            "arms": [{"name": "A, t", "label": "A", "fixed": {"task": "temporal-order", "lr": 0.1}}]}
+    def lad(seed, statuses, lr):
+        steps = _steps(seed, statuses)
+        for st in steps:
+            st["labels"].update(lr=lr, arm="A")
+        return steps
+    ladders = {"now0": lad(0, ["solved", "failed"], 0.1), "now1": lad(1, ["solved", "solved", "failed"], 0.1),
+               "old1": lad(1, ["solved"], 0.01)}
+    (d,) = frontier_data(ladders, spec, max_length=50)
+    assert d["highest"] == [10, 20] and d["unfinished"] == 0
+
+
 def test_a_ladder_still_climbing_is_pending_above_its_highest_t_not_failed():
     spec = {"name": "f", "arms": [{"name": "A"}], "curriculum": {"start": 10, "step": 10}}
     # seed 0 solved 20 and waits for its T = 30 rung; seed 1 failed at 20; seed 2 is running T = 20

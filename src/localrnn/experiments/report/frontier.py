@@ -52,8 +52,23 @@ def _finished(steps: list[dict], max_length: int) -> bool:
     return last["status"] == "solved" and last["length"] >= max_length
 
 
+def _norm(v):
+    return v.replace("-", "_") if isinstance(v, str) else v
+
+
+def of_current_arm(labels: dict, spec: dict) -> bool:
+    """Whether a ladder (its ``labels``) runs the settings an arm of ``spec`` with its label fixes now.
+    A spec regenerated with new settings for an arm leaves the old settings' ladders in the store
+    under the same label; they are no longer that arm's. A setting the labels do not record counts
+    as matching, and so does a label no arm of ``spec`` has."""
+    arms = [a for a in spec["arms"] if (a.get("label") or a["name"]) == labels.get("arm")]
+    return not arms or any(all(k not in labels or _norm(labels[k]) == _norm(v) for k, v in a.get("fixed", {}).items())
+                           for a in arms)
+
+
 def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -> list[dict]:
-    """One dict per (task, arm): seeds, per-seed highest T, median, min, max, censored seeds,
+    """One dict per (task, arm), from the ladders that run the arm's current settings
+    (:func:`of_current_arm`): seeds, per-seed highest T, median, min, max, censored seeds,
     unfinished ladders, the lengths any of its ladders ran (``lengths_run``), and ``p_solved``:
     ``[{length, solved, pending, n, p, lo, hi}]`` for every length of the curriculum up to
     ``max_length``. ``pending`` counts unfinished ladders below T; with pending seeds the
@@ -65,6 +80,8 @@ def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -
     run: dict[tuple, set[int]] = {}
     for steps in ladders.values():
         lab = steps[0]["labels"]
+        if not of_current_arm(lab, spec):
+            continue
         key = (lab.get("task"), lab.get("arm"))
         per.setdefault(key, {})[lab.get("seed")] = (highest_solved(steps), _finished(steps, max_length))
         run.setdefault(key, set()).update(s["length"] for s in steps)
