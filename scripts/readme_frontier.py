@@ -137,8 +137,18 @@ def _cells() -> str:
     by = {(d["task"], *_cell_of(d["arm"])): d for d in data}
     bases = sorted(dict.fromkeys(base for (_, base, cell) in by if cell != "SRNN"), key=lambda b: b != "readout")
     tasks = list(dict.fromkeys(d["task"] for d in data))
-    lines = [f"Highest T solved per seed as median [min, max] (`{exp}`, 5 seeds; the readout on the SRNN's random "
-             "permutation 10), and where the P(solved at T) Wilson intervals are apart: from the same rule on "
+    shown = {(t, b, c) for t in tasks for b in bases for c in CELLS} | {(t, b.split(" (")[0], "SRNN")
+                                                                        for t in tasks for b in bases}
+    counts = [len(d["highest"]) for d in data]
+    usual = max(set(counts), key=counts.count)
+    def who(d: dict) -> str:
+        base, cell = _cell_of(d["arm"])
+        return f"{'the SRNN' if cell == 'SRNN' else f'the {cell} cell'}'s {base} on {d['task'].replace('_', ' ')}"
+
+    other = "; ".join(f"{who(d)} {len(d['highest'])}" for d in data
+                      if len(d["highest"]) != usual and (d["task"], *_cell_of(d["arm"])) in shown)
+    lines = [f"Highest T solved per seed as median [min, max] (`{exp}`, {usual} seeds" + (f"; {other}" if other else "")
+             + "), and where the P(solved at T) Wilson intervals are apart: from the same rule on "
              "the SRNN (above / below) and from the cell's own readout, at the first such length from T = 20.",
              "", "| task | rule | " + " | ".join(CELLS) + " |", "|---|---|" + "---|" * len(CELLS)]
     for task in tasks:

@@ -62,8 +62,10 @@ def of_current_arm(labels: dict, spec: dict) -> bool:
     under the same label; they are no longer that arm's. A setting the labels do not record counts
     as matching, and so does a label no arm of ``spec`` has."""
     arms = [a for a in spec["arms"] if (a.get("label") or a["name"]) == labels.get("arm")]
-    return not arms or any(all(k not in labels or _norm(labels[k]) == _norm(v) for k, v in a.get("fixed", {}).items())
-                           for a in arms)
+    def matches(arm: dict) -> bool:
+        return all(k not in labels or _norm(labels[k]) == _norm(v) for k, v in arm.get("fixed", {}).items())
+
+    return not arms or any(matches(a) for a in arms)
 
 
 def frontier_data(ladders: dict[str, list[dict]], spec: dict, max_length: int) -> list[dict]:
@@ -113,7 +115,7 @@ def first_separation(a: dict, b: dict, min_length: int = 20) -> dict | None:
     """The first length T >= ``min_length`` where arm ``a``'s P(solved at T) interval lies wholly
     above arm ``b``'s (``a["lo"] > b["hi"]``; both entries of :func:`frontier_data`, pending seeds
     counted both ways), as ``{"length", "a", "b"}`` with the two ``p_solved`` entries; None if the
-    intervals overlap at every length both ran."""
+    intervals overlap at every length of the curriculum from ``min_length`` on."""
     b_at = {p["length"]: p for p in b["p_solved"]}
     for p in a["p_solved"]:
         q = b_at.get(p["length"])
