@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from localrnn.experiments.export import open_store  # noqa: E402
-from localrnn.experiments.report import first_separation, frontier_data, make_report  # noqa: E402
+from localrnn.experiments.report import Report, first_separation, make_report  # noqa: E402
 from localrnn.experiments.selection import choose_settings  # noqa: E402
 
 RESULTS = ROOT / "results"
@@ -70,14 +70,16 @@ def _selection() -> str:
 _WRITE_FIGURES = True
 
 
-def _report(export: str, name: str, command: str, figure: str | None = None) -> str:
+def _report(export: str, name: str, command: str, figure: str | None = None) -> tuple[str, Report | None]:
+    """The block of ``localrnn report NAME --store results/EXPORT``, and the report behind it (None
+    while the export holds no such experiment)."""
     path = RESULTS / export
     if not path.exists():
-        return f"Not run yet: `{command}`."
+        return f"Not run yet: `{command}`.", None
     with open_store(str(path)) as st:
         exp = next((e for e in st.experiments() if e.startswith(name + ":")), None)
         if exp is None:
-            return f"{path.relative_to(ROOT)} holds no {name} experiment yet: `{command}`."
+            return f"{path.relative_to(ROOT)} holds no {name} experiment yet: `{command}`.", None
         trials = st.trials(exp)
         done = sum(t["status"] in ("solved", "failed", "diverged") for t in trials)
         progress = (None if done == len(trials) else
@@ -92,7 +94,7 @@ def _report(export: str, name: str, command: str, figure: str | None = None) -> 
         text = progress + "\n\n" + text
     if figure and rep.path:
         text += f"\n![{name}](docs/{figure})\n"
-    return text.rstrip()
+    return text.rstrip(), rep
 
 
 CELLS = ("SRNN", "leaky", "diagonal", "orthogonal")
@@ -124,16 +126,11 @@ def _frontier_cell(d: dict, srnn: dict | None, control: dict | None) -> str:
     return "; ".join([text, *notes])
 
 
-def _cells() -> str:
-    path = RESULTS / "frontier.jsonl"
-    if not path.exists():
+def _cells(frontier: Report | None) -> str:
+    """The CELLS block from the frontier's report (its ``data`` is :func:`frontier_data`'s)."""
+    if frontier is None:
         return "Not run yet: `localrnn frontier experiments/frontier.toml --budget study --executor process`."
-    with open_store(str(path)) as st:
-        exp = next(e for e in st.experiments() if e.startswith("frontier:"))
-        meta = st.experiment(exp)
-        spec = meta["spec"]["spec"]
-        max_length = meta["spec"].get("max_length") or spec["curriculum"]["max_length"]
-        data = frontier_data(st.ladders(exp), spec, max_length)
+    exp, data = frontier.experiment, frontier.data
     by = {(d["task"], *_cell_of(d["arm"])): d for d in data}
     bases = sorted(dict.fromkeys(base for (_, base, cell) in by if cell != "SRNN"), key=lambda b: b != "readout")
     tasks = list(dict.fromkeys(d["task"] for d in data))
@@ -209,16 +206,17 @@ def _credit() -> str:
 
 
 def blocks() -> dict[str, str]:
+    frontier, frontier_report = _report("frontier.jsonl", "frontier", "localrnn frontier experiments/frontier.toml "
+                                        "--budget study --executor process", "frontier_study.png")
     return {
         "FRONTIER-SELECTION": _selection(),
-        "FRONTIER": _report("frontier.jsonl", "frontier", "localrnn frontier experiments/frontier.toml --budget study "
-                            "--executor process", "frontier_study.png"),
-        "CELLS": _cells(),
+        "FRONTIER": frontier,
+        "CELLS": _cells(frontier_report),
         "CREDIT": _credit(),
         "PAPER-PROTOCOL": _report("paper_protocol.jsonl", "paper_protocol", "localrnn sweep "
-                                  "experiments/paper_protocol.toml --budget paper --executor process"),
+                                  "experiments/paper_protocol.toml --budget paper --executor process")[0],
         "TPTT-PROTOCOL": _report("tptt_protocol.jsonl", "tptt_protocol", "localrnn sweep "
-                                 "experiments/tptt_protocol.toml --budget study --executor process"),
+                                 "experiments/tptt_protocol.toml --budget study --executor process")[0],
     }
 
 
